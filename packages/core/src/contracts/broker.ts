@@ -1,0 +1,105 @@
+import type { ComponentContext } from "./component";
+import type { TaskEnvelope } from "./record";
+
+/** One envelope to publish, with its own delay. */
+export interface PublishMessage {
+  envelope: TaskEnvelope;
+  /** Seconds before the envelope becomes claimable (0 or absent: now). */
+  delay?: number;
+}
+
+/** Options of `Broker.claim`. */
+export interface ClaimOptions {
+  /** Longest time to block waiting for the first envelope, in seconds. `0` returns at once. */
+  waitSeconds: number;
+  /** Aborting it makes a blocked `claim` return `[]` promptly. */
+  signal?: AbortSignal;
+}
+
+/**
+ * One claimed envelope, held under a lease (or an unacked delivery) until it is acked, released or
+ * dead-lettered. The broker owns everything but `envelope`; the worker passes the object back as is.
+ */
+export interface Delivery {
+  readonly envelope: TaskEnvelope;
+  /** How many times this envelope has been claimed, this claim included (counted at claim time). */
+  readonly deliveryCount: number;
+  /** The broker's opaque handle for this claim (lease id, delivery tag, ...). */
+  readonly token: string;
+}
+
+/** Depths for `qtasks stats` and monitoring. Fields a broker cannot know are left out. */
+export interface BrokerStats {
+  /** Ready envelopes by priority. */
+  ready: Record<number, number>;
+  delayed?: number;
+  inFlight?: number;
+  deadLetters?: number;
+}
+
+/** A dead-lettered envelope (or the raw text of a malformed one). */
+export interface DeadLetter {
+  /** The envelope, or undefined when the message was malformed. */
+  envelope?: TaskEnvelope;
+  /** The raw message text, for malformed messages (truncated to 1 KiB). */
+  raw?: string;
+  reason: string;
+  deadLetteredAt: Date;
+  /** An id to pass to `redrive`; the task uuid where there is one. */
+  id: string;
+}
+
+/**
+ * The transport between clients and workers. It never runs tasks and never touches Storage.
+ *
+ * Guarantees every implementation must give (checked by `@qtasks/test-suite`):
+ * - `publish` resolves only once the envelopes are durable as far as the broker can make them
+ *   (written to Redis, confirmed by RabbitMQ). A bulk publish is one round trip or close to it.
+ * - `claim` hands out ready envelopes highest `priority` first, FIFO within a priority, at most
+ *   `max` of them, and blocks (no sleep-and-poll) up to `waitSeconds` while none is ready.
+ * - At-least-once: a claimed envelope that is neither acked, released nor dead-lettered before its
+ *   lease expires (worker died) becomes claimable again within `leaseSeconds` plus one sweep.
+ * - `deliveryCount` is counted at claim. The broker does not decide what happens past
+ *   `deliveryLimit`: the worker sees the count, records the failure, then calls `deadLetter`.
+ * - `ack`, `release` and `deadLetter` are atomic, and refused (resolve `false`) for a delivery whose
+ *   lease was lost to a newer claim.
+ * - A message that is not a valid envelope is never returned by `claim`: the broker dead-letters it
+ *   with reason `malformed`, logs it once, and goes on.
+ *
+ * Ownership: a broker built from connection options creates its connections in `start` and closes
+ * them in `stop`; a broker given an existing client uses it and never closes it.
+ */
+export interface Broker {
+  /** A short name for logs (`"memory"`, `"redis"`, `"rabbitmq"`). */
+  readonly name: string;
+  /** Seconds a claim stays leased without renewal. The worker renews at a third of it. */
+  readonly leaseSeconds: number;
+  /** Claims after which the worker dead-letters the envelope instead of running it. */
+  readonly deliveryLimit: number;
+
+  /** Connect and declare what the broker needs. Called once by the app; idempotent. */
+  start(ctx: ComponentContext): Promise<void>;
+  /** Stop claiming, wake blocked claims, close what the broker created. Idempotent. */
+  stop(): Promise<void>;
+
+  /** Publish one or many envelopes; all-or-error. */
+  publish(messages: PublishMessage[]): Promise<void>;
+  /** Claim up to `max` ready envelopes (see the guarantees above). */
+  claim(max: number, options: ClaimOptions): Promise<Delivery[]>;
+  /** Renew the lease of a running delivery. `false`: the lease was lost (another claim took it). */
+  extendLease(delivery: Delivery): Promise<boolean>;
+  /** The task is final in storage: forget the envelope. `false`: stale delivery, refused. */
+  ack(delivery: Delivery): Promise<boolean>;
+  /** Put the envelope back, claimable after `delay` seconds (default now). `false`: stale. */
+  release(delivery: Delivery, options?: { delay?: number }): Promise<boolean>;
+  /** Move the envelope to the dead-letter list with a reason. `false`: stale. */
+  deadLetter(delivery: Delivery, reason: string): Promise<boolean>;
+
+  /** Dead letters, oldest first. */
+  listDeadLetters(options?: { limit?: number }): Promise<DeadLetter[]>;
+  /** Publish dead letters again (all, or those with the given ids) and drop them from the list.
+   * Resolves to the number re-driven. Malformed ones cannot be re-driven and stay. */
+  redriveDeadLetters(ids?: string[]): Promise<number>;
+  /** Queue depths. */
+  stats(): Promise<BrokerStats>;
+}
