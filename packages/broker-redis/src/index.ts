@@ -1,2 +1,2 @@
 export { RedisBrokerCommandError, RedisUnavailableError } from "./errors";
-export { RedisBroker, type RawInjector, type RedisBrokerOptions } from "./redis-broker";
+export { type RawInjector, RedisBroker, type RedisBrokerOptions } from "./redis-broker";

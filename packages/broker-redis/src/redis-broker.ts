@@ -5,18 +5,18 @@ import {
   type ComponentContext,
   type DeadLetter,
   type Delivery,
+  decodeEnvelope,
+  encodeEnvelope,
   InvalidOptionError,
   type Logger,
   MAX_PRIORITY,
   MalformedMessageError,
+  maskUrl,
   NotStartedError,
   type PublishMessage,
   QTasksError,
-  type TaskEnvelope,
-  decodeEnvelope,
-  encodeEnvelope,
-  maskUrl,
   silentLogger,
+  type TaskEnvelope,
   validatePriority,
   validateSeconds,
 } from "@qtasks/core";
@@ -334,7 +334,15 @@ export class RedisBroker implements Broker, RawInjector {
     const delay = options?.delay ? validateSeconds(options.delay, "delay") : 0;
     const k = this.keys;
     const r = await this.op("release", (c) =>
-      c.qtasksBrokerRelease(k.lease, k.ready, k.delayed, k.wake, delivery.token, t.id, Math.round(delay * 1000)),
+      c.qtasksBrokerRelease(
+        k.lease,
+        k.ready,
+        k.delayed,
+        k.wake,
+        delivery.token,
+        t.id,
+        Math.round(delay * 1000),
+      ),
     );
     return r === 1;
   }
@@ -363,7 +371,8 @@ export class RedisBroker implements Broker, RawInjector {
     const page = 1000;
     for (let offset = 0; ; offset += page) {
       const rows = await this.deadPage(offset, page);
-      for (const r of rows) if (r.letter.envelope && (!wanted || wanted.has(r.letter.id))) internal.push(r.id);
+      for (const r of rows)
+        if (r.letter.envelope && (!wanted || wanted.has(r.letter.id))) internal.push(r.id);
       if (rows.length < page) break;
     }
     let n = 0;
@@ -431,14 +440,18 @@ export class RedisBroker implements Broker, RawInjector {
     } catch (error) {
       if (error instanceof QTasksError) throw error;
       if (isReplyError(error)) throw new RedisBrokerCommandError(`${what} failed`, { cause: error });
-      throw new RedisUnavailableError(`${what}: connection to Redis at ${this.where} failed`, { cause: error });
+      throw new RedisUnavailableError(`${what}: connection to Redis at ${this.where} failed`, {
+        cause: error,
+      });
     } finally {
       clearTimeout(timer);
     }
   }
 
   /** One claim round trip, plus the dead-lettering of any malformed entries it found. */
-  private async claimOnce(max: number): Promise<{ deliveries: Delivery[]; waitMs: number; malformed: number }> {
+  private async claimOnce(
+    max: number,
+  ): Promise<{ deliveries: Delivery[]; waitMs: number; malformed: number }> {
     const c = this.main!;
     if (c.status !== "ready") throw new Error("connection not ready");
     const k = this.keys;

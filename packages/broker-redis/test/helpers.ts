@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { type ComponentContext, type TaskEnvelope, silentLogger } from "@qtasks/core";
-import { Redis } from "ioredis";
+import { type ComponentContext, silentLogger, type TaskEnvelope } from "@qtasks/core";
+import type { Redis } from "ioredis";
 import { RedisBroker, type RedisBrokerOptions } from "../src";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";

@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { REDIS_URL, brokerFactory, deletePrefix, envelope, testPrefix } from "./helpers";
+import { brokerFactory, deletePrefix, envelope, REDIS_URL, testPrefix } from "./helpers";
 
 const prefix = testPrefix("smoke");
 const redis = new Redis(REDIS_URL);
