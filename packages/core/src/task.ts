@@ -264,7 +264,8 @@ export type TaskOf<T extends "async" | "sync", A extends unknown[], R> = T exten
 /** Splits `task(handler)` / `task(options, handler)` arguments. */
 export function splitTaskArgs(a: unknown, b: unknown): { options: TaskOptions; handler: AnyHandler } {
   if (typeof a === "function") return { options: {}, handler: a as AnyHandler };
-  if (typeof b !== "function") throw new InvalidOptionError("handler", "task(options, handler) needs a function");
+  if (typeof b !== "function")
+    throw new InvalidOptionError("handler", "task(options, handler) needs a function");
   if (a !== undefined && (typeof a !== "object" || a === null))
     throw new InvalidOptionError("options", "must be an object");
   return { options: (a ?? {}) as TaskOptions, handler: b as AnyHandler };
