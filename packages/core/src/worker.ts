@@ -268,7 +268,7 @@ export class DefaultWorker implements Worker {
     }
 
     const taskLog = host.logger.child({ task: env.taskName, uuid: env.uuid });
-    const ctx = new RunContext({
+    const scope: RunScope = {
       uuid: env.uuid,
       taskName: env.taskName,
       attempt,
@@ -282,18 +282,9 @@ export class DefaultWorker implements Worker {
           enter: () => this.enterWait(run),
           exit: () => this.exitWait(run),
         }),
-    });
-    const self = createTaskSelf(task, ctx, {
-      uuid: env.uuid,
-      taskName: env.taskName,
-      attempt,
-      controller: run.controller,
-      logger: taskLog,
-      storage: host.storage,
-      config: host.config,
-      components: this.components,
-      enqueueChild: () => Promise.reject(new Error("unreachable")),
-    });
+    };
+    const ctx = new RunContext(scope);
+    const self = createTaskSelf(task, ctx, scope);
 
     for (const p of host.plugins) await this.hook(p, "onTaskStart", () => p.onTaskStart?.(ctx));
     if (host.events.has("task:start"))
@@ -323,7 +314,8 @@ export class DefaultWorker implements Worker {
         self,
         ctx,
         middlewaresBefore: [...host.middlewaresBefore, ...task.middlewaresBefore],
-        middlewaresAfter: [...host.middlewaresAfter, ...task.middlewaresAfter],
+        // App-wide middleware wraps the task's: its before runs first and its after last.
+        middlewaresAfter: [...task.middlewaresAfter, ...host.middlewaresAfter],
         signal: run.controller.signal,
         emitOutput: async (value) => {
           encodeJson(value, "generator output", host.config.maxResultBytes);
