@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { createTaskSelf, RunContext } from "./context";
+import { createTaskSelf, RunContext, type RunScope } from "./context";
 import type { Broker, Delivery } from "./contracts/broker";
 import type { ComponentMap, QueueTasksConfig } from "./contracts/context";
 import type { GlobalConfig } from "./contracts/global-config";
