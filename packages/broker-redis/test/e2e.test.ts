@@ -1,8 +1,8 @@
-import { MemoryStorage, QueueTasks, TaskFailedError, silentLogger } from "@qtasks/core";
+import { MemoryStorage, QueueTasks, silentLogger, TaskFailedError } from "@qtasks/core";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { RedisBroker } from "../src";
-import { REDIS_URL, deletePrefix, globEscape, scanKeys, testPrefix } from "./helpers";
+import { deletePrefix, globEscape, REDIS_URL, scanKeys, testPrefix } from "./helpers";
 
 const prefix = testPrefix("e2e");
 const redis = new Redis(REDIS_URL);
