@@ -107,6 +107,8 @@ const SCRIPTS: [keyof ScriptCommands | "qtasksBrokerClaim", number, string][] = 
 const TOKEN_RE = /^(\d+)\.(\d+)$/;
 // Expired leases and due delays moved per claim, so one claim never holds Redis for long.
 const SWEEP_LIMIT = 1000;
+// Most envelopes one claim hands out (Lua's unpack() has a stack limit near 8000 values).
+const CLAIM_LIMIT = 1000;
 const DEFAULT_URL = "redis://127.0.0.1:6379";
 
 /** Reconnect forever, with exponential backoff capped at 2 s plus jitter. */
@@ -155,6 +157,8 @@ export class RedisBroker implements Broker, RawInjector {
   private readonly waiters = new Set<() => void>();
   // Pending waits for a reconnect; stop() ends them.
   private readonly stopHooks = new Set<() => void>();
+  private readonly readyHooks = new Map<Redis, Set<() => void>>();
+  private unwatch: (() => void)[] = [];
   private blockLoopRunning = false;
   private mainDown = false;
   private blockingDown = false;
@@ -203,6 +207,8 @@ export class RedisBroker implements Broker, RawInjector {
     if (this.options.client) {
       main = this.options.client;
       this.ownsMain = false;
+      // A lazy client (lazyConnect) would otherwise wait forever for a first command.
+      if (main.status === "wait") main.connect().catch(() => undefined);
       this.where = `${main.options.host ?? "?"}:${main.options.port ?? "?"}`;
     } else {
       const url = this.options.url ?? process.env.REDIS_URL ?? DEFAULT_URL;
@@ -238,10 +244,13 @@ export class RedisBroker implements Broker, RawInjector {
     this.started = false;
     this.wakeAll();
     for (const h of [...this.stopHooks]) h();
+    this.readyHooks.clear();
     const blocking = this.blocking;
     const main = this.main;
     this.blocking = undefined;
     blocking?.disconnect();
+    const unwatch = this.unwatch;
+    this.unwatch = [];
     if (this.ownsMain && main) {
       try {
         if (main.status === "ready") await main.quit();
@@ -250,6 +259,10 @@ export class RedisBroker implements Broker, RawInjector {
         main.disconnect();
       }
     }
+    for (const u of unwatch) u();
+    // Our own connections may still report a late socket error: keep it from going unhandled.
+    blocking?.on("error", () => undefined);
+    if (this.ownsMain) main?.on("error", () => undefined);
   }
 
   async publish(messages: PublishMessage[]): Promise<void> {
@@ -286,9 +299,17 @@ export class RedisBroker implements Broker, RawInjector {
     const signal = options.signal;
     for (;;) {
       if (signal?.aborted || !this.started) return [];
+      const main = this.main!;
+      if (main.status !== "ready") {
+        // Connecting or reconnecting: ioredis retries on its own; wait for it, up to the deadline.
+        const left = deadline - Date.now();
+        if (left <= 0) return [];
+        await this.waitReady(main, Math.min(left, this.sweepMs), signal);
+        continue;
+      }
       let batch: { deliveries: Delivery[]; waitMs: number; malformed: number };
       try {
-        batch = await this.claimOnce(max);
+        batch = await this.claimOnce(Math.min(max, CLAIM_LIMIT));
       } catch (error) {
         if (!this.started) return [];
         if (isReplyError(error)) throw new RedisBrokerCommandError("claim failed", { cause: error });
@@ -453,7 +474,6 @@ export class RedisBroker implements Broker, RawInjector {
     max: number,
   ): Promise<{ deliveries: Delivery[]; waitMs: number; malformed: number }> {
     const c = this.main!;
-    if (c.status !== "ready") throw new Error("connection not ready");
     const k = this.keys;
     const reply = await c.qtasksBrokerClaimBuffer(
       k.ready,
@@ -567,31 +587,44 @@ export class RedisBroker implements Broker, RawInjector {
   private waitReady(client: Redis, ms: number, signal?: AbortSignal): Promise<boolean> {
     if (client.status === "ready") return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
-      const finish = (v: boolean) => {
+      let hooks = this.readyHooks.get(client);
+      if (!hooks) {
+        hooks = new Set();
+        this.readyHooks.set(client, hooks);
+      }
+      const set = hooks;
+      const finish = () => {
         clearTimeout(timer);
-        client.off("ready", onReady);
-        signal?.removeEventListener("abort", onAbort);
-        this.stopHooks.delete(onAbort);
-        resolve(v);
+        set.delete(finish);
+        this.stopHooks.delete(finish);
+        signal?.removeEventListener("abort", finish);
+        resolve(client.status === "ready");
       };
-      const onReady = () => finish(true);
-      const onAbort = () => finish(client.status === "ready");
-      const timer = setTimeout(() => finish(client.status === "ready"), ms);
-      client.on("ready", onReady);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.stopHooks.add(onAbort);
+      const timer = setTimeout(finish, ms);
+      // One "ready" listener per client (see watch) calls these, however many calls wait.
+      set.add(finish);
+      this.stopHooks.add(finish);
+      signal?.addEventListener("abort", finish, { once: true });
     });
   }
 
   private watch(client: Redis, role: "main" | "blocking"): void {
-    client.on("error", (error: unknown) => this.noteDown(role, error));
-    client.on("ready", () => {
+    const onError = (error: unknown) => this.noteDown(role, error);
+    const onReady = () => {
       const wasDown = role === "main" ? this.mainDown : this.blockingDown;
       if (role === "main") this.mainDown = false;
       else this.blockingDown = false;
       if (wasDown) this.logger.info("reconnected to Redis", { connection: role, redis: this.where });
+      for (const h of [...(this.readyHooks.get(client) ?? [])]) h();
       // Work may have arrived while we were away: let waiters look at once.
       this.wakeAll();
+    };
+    client.on("error", onError);
+    client.on("ready", onReady);
+    // A client we were given outlives the broker: take our listeners off it at stop.
+    this.unwatch.push(() => {
+      client.off("error", onError);
+      client.off("ready", onReady);
     });
   }
 

@@ -445,7 +445,8 @@ describe("RedisBroker: connections", () => {
 
   it("uses an existing client without closing it, and closes its own blocking connection", async () => {
     const name = `qtasks-own-${randomUUID().slice(0, 8)}`;
-    const client = new Redis(REDIS_URL, { connectionName: name });
+    const client = new Redis(REDIS_URL, { connectionName: name, lazyConnect: true });
+    const listeners = client.listenerCount("ready") + client.listenerCount("error");
     const b = new RedisBroker({ client, prefix: sub(), connectionName: name });
     await b.start(ctx());
     await b.publish([{ envelope: envelope("c") }]);
@@ -456,6 +457,7 @@ describe("RedisBroker: connections", () => {
     await b.stop();
     await sleep(100);
     expect(await client.ping()).toBe("PONG");
+    expect(client.listenerCount("ready") + client.listenerCount("error")).toBe(listeners);
     const list = (await redis.client("LIST")) as string;
     expect(list).not.toContain(`name=${name}:block `);
     client.disconnect();
