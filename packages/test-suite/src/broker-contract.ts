@@ -573,6 +573,7 @@ export function describeBrokerContract(options: BrokerContractOptions): void {
         for (const d of dead) {
           expect(d.reason).toBe("malformed");
           expect(d.envelope).toBeUndefined();
+          if (d.raw !== undefined) expect(typeof d.raw).toBe("string");
           expect(typeof d.id).toBe("string");
           expect(d.deadLetteredAt).toBeInstanceOf(Date);
         }
@@ -592,8 +593,9 @@ export function describeBrokerContract(options: BrokerContractOptions): void {
         const { broker, injectRaw, logger } = await open({ leaseSeconds: 10 });
         if (!injectRaw) ctx.skip("not applicable: the factory provides no injectRaw");
         const big = `not json ${"x".repeat(5000)}`;
+        const wide = `не json ${"ж".repeat(3000)}`;
         await injectRaw!(big, 3);
-        await injectRaw!("also not json", 3);
+        await injectRaw!(wide, 3);
         const valid = makeEnvelope();
         await broker.publish([{ envelope: valid }]);
         expect(uuids(await claimN(broker, 1))).toEqual([valid.uuid]);
@@ -604,9 +606,13 @@ export function describeBrokerContract(options: BrokerContractOptions): void {
           expect(list).toHaveLength(2);
           return list;
         });
-        const long = dead.find((d) => d.raw?.startsWith("not json xxx"));
-        expect(long).toBeDefined();
-        expect(Buffer.byteLength(long!.raw!, "utf8")).toBeLessThanOrEqual(1024);
+        // Truncated to 1 KiB of UTF-8, multi-byte text included.
+        for (const prefix of ["not json xxx", "не json жжж"]) {
+          const d = dead.find((x) => x.raw?.startsWith(prefix));
+          expect(d, `dead letter starting with ${prefix}`).toBeDefined();
+          expect(Buffer.byteLength(d!.raw!, "utf8")).toBeLessThanOrEqual(1024);
+          expect(Buffer.byteLength(d!.raw!, "utf8")).toBeGreaterThan(512);
+        }
 
         expect(await broker.redriveDeadLetters()).toBe(0);
         expect(await broker.redriveDeadLetters(dead.map((d) => d.id))).toBe(0);
