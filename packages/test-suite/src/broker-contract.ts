@@ -32,7 +32,10 @@ export function describeBrokerContract(options: BrokerContractOptions): void {
     afterEach(() => teardown.run());
 
     async function open(o: { leaseSeconds?: number; deliveryLimit?: number } = {}): Promise<Opened> {
-      const under = await options.create({ leaseSeconds: o.leaseSeconds ?? 1, deliveryLimit: o.deliveryLimit ?? 5 });
+      const under = await options.create({
+        leaseSeconds: o.leaseSeconds ?? 1,
+        deliveryLimit: o.deliveryLimit ?? 5,
+      });
       teardown.add(() => under.cleanup());
       teardown.add(() => under.broker.stop());
       const logger = new CapturingLogger();
@@ -80,7 +83,18 @@ export function describeBrokerContract(options: BrokerContractOptions): void {
         const { broker } = await open();
         const envelope: TaskEnvelope = makeEnvelope({
           taskName: "contract.full-envelope",
-          args: [...HOSTILE_STRINGS, 1, 2.5, -3, true, false, null, [], {}, { nested: { list: [1, "two", null] } }],
+          args: [
+            ...HOSTILE_STRINGS,
+            1,
+            2.5,
+            -3,
+            true,
+            false,
+            null,
+            [],
+            {},
+            { nested: { list: [1, "two", null] } },
+          ],
           priority: 7,
           retries: 2,
           parentUuid: makeEnvelope().uuid,

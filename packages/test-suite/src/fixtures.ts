@@ -65,12 +65,13 @@ export const HOSTILE_STRINGS: readonly string[] = [
   "\\",
   "\\\\'\\\"",
   "'; DROP TABLE x;--",
-  "\"); DELETE FROM tasks; --",
+  '"); DELETE FROM tasks; --',
   "$$",
   "$1 $$ $tag$ x $tag$",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal placeholder is the point
   "%s %d %n {0} ${x} `id`",
   "\r\n*1\r\n$4\r\nPING\r\n",
-  "{\"v\":1}",
+  '{"v":1}',
   "[1,2",
   "null",
   "__proto__",
@@ -102,7 +103,9 @@ export function hostileArgs(): unknown[] {
     [],
     {},
     [[[["deep"]]], { a: [{ b: { c: [null, 1, "2"] } }] }],
-    { "key with spaces": 1, "'quoted'": 2, "\"dq\"": 3, "": 4, "日本": 5, "a.b": 6, "$set": 7 },
-    JSON.parse('{"__proto__": {"polluted": "yes"}, "constructor": {"prototype": {"polluted": "yes"}}, "x": 1}'),
+    { "key with spaces": 1, "'quoted'": 2, '"dq"': 3, "": 4, 日本: 5, "a.b": 6, $set: 7 },
+    JSON.parse(
+      '{"__proto__": {"polluted": "yes"}, "constructor": {"prototype": {"polluted": "yes"}}, "x": 1}',
+    ),
   ];
 }

@@ -176,7 +176,9 @@ export function describeStorageContract(options: StorageContractOptions): void {
         const protoCarrier = got.args[got.args.length - 1] as Record<string, unknown>;
         expect(Object.hasOwn(protoCarrier, "__proto__")).toBe(true);
         expect(Object.getPrototypeOf(protoCarrier)).toBe(Object.prototype);
-        expect(Object.getOwnPropertyDescriptor(protoCarrier, "__proto__")?.value).toEqual({ polluted: "yes" });
+        expect(Object.getOwnPropertyDescriptor(protoCarrier, "__proto__")?.value).toEqual({
+          polluted: "yes",
+        });
         expect(Object.hasOwn(got.extra, "__proto__")).toBe(true);
         expect(got.extra).toEqual(JSON.parse(JSON.stringify(extra)));
         expect(got.tags).toEqual(rec.tags);
@@ -234,7 +236,10 @@ export function describeStorageContract(options: StorageContractOptions): void {
 
         const { rec: running, attempt } = await started(storage);
         try {
-          const ok = await storage.finish(running.uuid, attempt, { status: "success", returning: { v: nul } });
+          const ok = await storage.finish(running.uuid, attempt, {
+            status: "success",
+            returning: { v: nul },
+          });
           expect(ok).toBe(true);
           expect((await mustGet(storage, running.uuid)).returning).toEqual({ v: nul });
         } catch (error) {
@@ -243,7 +248,9 @@ export function describeStorageContract(options: StorageContractOptions): void {
           expect(after.status).toBe("process");
           expect(after.returning).toBeUndefined();
           // The attempt can still write a storable outcome.
-          expect(await storage.finish(running.uuid, attempt, { status: "success", returning: "ok" })).toBe(true);
+          expect(await storage.finish(running.uuid, attempt, { status: "success", returning: "ok" })).toBe(
+            true,
+          );
         }
       },
       TEST_TIMEOUT_MS,
@@ -398,7 +405,9 @@ export function describeStorageContract(options: StorageContractOptions): void {
         const done = await mustGet(storage, rec.uuid);
         expect(await storage.finish(rec.uuid, attempt, { status: "success", returning: 2 })).toBe(false);
         expect(await storage.finish(rec.uuid, attempt, { status: "error", traceback: "late" })).toBe(false);
-        expect(await storage.finish(rec.uuid, attempt, { status: "cancel", cancelReason: "late" })).toBe(false);
+        expect(await storage.finish(rec.uuid, attempt, { status: "cancel", cancelReason: "late" })).toBe(
+          false,
+        );
         expect(await mustGet(storage, rec.uuid)).toEqual(done);
         expect(await storage.finish(newUuid(), 1, { status: "success", returning: 1 })).toBe(false);
         expect(await storage.get(newUuid())).toBeNull();
@@ -458,12 +467,19 @@ export function describeStorageContract(options: StorageContractOptions): void {
           }),
         ).toBe(true);
         const ga = await mustGet(storage, a.rec.uuid);
-        expect(ga).toMatchObject({ status: "error", traceback, errorName: "TypeError", deadLetterReason: "delivery-limit" });
+        expect(ga).toMatchObject({
+          status: "error",
+          traceback,
+          errorName: "TypeError",
+          deadLetterReason: "delivery-limit",
+        });
         expect(ga.finishedAt).toBeInstanceOf(Date);
         expect(ga.returning).toBeUndefined();
 
         const b = await started(storage);
-        expect(await storage.finish(b.rec.uuid, b.attempt, { status: "error", traceback: "plain" })).toBe(true);
+        expect(await storage.finish(b.rec.uuid, b.attempt, { status: "error", traceback: "plain" })).toBe(
+          true,
+        );
         const gb = await mustGet(storage, b.rec.uuid);
         expect(gb.status).toBe("error");
         expect(gb.traceback).toBe("plain");
@@ -496,7 +512,12 @@ export function describeStorageContract(options: StorageContractOptions): void {
           }),
         ).toBe(true);
         const gr = await mustGet(storage, r.rec.uuid);
-        expect(gr).toMatchObject({ status: "retry", traceback: "Error: flaky", errorName: "FlakyError", retryUuid: next });
+        expect(gr).toMatchObject({
+          status: "retry",
+          traceback: "Error: flaky",
+          errorName: "FlakyError",
+          retryUuid: next,
+        });
         expect(gr.finishedAt).toBeInstanceOf(Date);
         // retry is final for this record.
         expect((await storage.begin(r.rec.uuid, envelopeFor(r.rec))).kind).toBe("final");
@@ -525,9 +546,9 @@ export function describeStorageContract(options: StorageContractOptions): void {
         await log.waitFor("output");
         expect(await storage.requestCancel(rec.uuid, "stop please")).toBe("requested");
         await log.waitFor("cancel");
-        expect(await storage.finish(rec.uuid, begun.attempt, { status: "cancel", cancelReason: "stop please" })).toBe(
-          true,
-        );
+        expect(
+          await storage.finish(rec.uuid, begun.attempt, { status: "cancel", cancelReason: "stop please" }),
+        ).toBe(true);
         const final = await log.waitFor("final");
         expect(final.uuid).toBe(rec.uuid);
         for (const e of log.events) {
@@ -602,12 +623,16 @@ export function describeStorageContract(options: StorageContractOptions): void {
         expect(await other.requestCancel(rec.uuid, "from the peer")).toBe("requested");
         const back = new EventLog();
         await storage.subscribe(rec.uuid, back.listener);
-        expect(await storage.finish(rec.uuid, begun.attempt, { status: "success", returning: "done" })).toBe(true);
+        expect(await storage.finish(rec.uuid, begun.attempt, { status: "success", returning: "done" })).toBe(
+          true,
+        );
         await log.waitFor("final");
         await back.waitFor("final");
         expect((await other.get(rec.uuid))?.returning).toBe("done");
         // The stale attempt guard holds across instances too.
-        expect(await other.finish(rec.uuid, begun.attempt, { status: "success", returning: "again" })).toBe(false);
+        expect(await other.finish(rec.uuid, begun.attempt, { status: "success", returning: "again" })).toBe(
+          false,
+        );
         await unsub();
       },
       TEST_TIMEOUT_MS,
@@ -686,7 +711,9 @@ export function describeStorageContract(options: StorageContractOptions): void {
         const got = await mustGet(storage, rec.uuid);
         expect(got.status).toBe("process");
         expect(got.cancelReason).toBe("too slow");
-        expect(await storage.finish(rec.uuid, attempt, { status: "cancel", cancelReason: "too slow" })).toBe(true);
+        expect(await storage.finish(rec.uuid, attempt, { status: "cancel", cancelReason: "too slow" })).toBe(
+          true,
+        );
         expect((await mustGet(storage, rec.uuid)).status).toBe("cancel");
       },
       TEST_TIMEOUT_MS,
@@ -732,8 +759,12 @@ export function describeStorageContract(options: StorageContractOptions): void {
         if (again.kind === "started") {
           expect(again.attempt).toBeGreaterThan(attempt);
           // The old attempt cannot write over the new run.
-          expect(await storage.finish(rec.uuid, attempt, { status: "success", returning: "stale" })).toBe(false);
-          expect(await storage.finish(rec.uuid, again.attempt, { status: "success", returning: "ok" })).toBe(true);
+          expect(await storage.finish(rec.uuid, attempt, { status: "success", returning: "stale" })).toBe(
+            false,
+          );
+          expect(await storage.finish(rec.uuid, again.attempt, { status: "success", returning: "ok" })).toBe(
+            true,
+          );
         }
         // Only error records can be requeued.
         expect(await storage.requeue(rec.uuid)).toBe(false);
@@ -766,7 +797,9 @@ export function describeStorageContract(options: StorageContractOptions): void {
         for (const i of [0, 1, 2]) {
           const b = await storage.begin(recs[i]!.uuid, envelopeFor(recs[i]!));
           if (b.kind !== "started") throw new Error("not started");
-          expect(await storage.finish(recs[i]!.uuid, b.attempt, { status: "success", returning: i })).toBe(true);
+          expect(await storage.finish(recs[i]!.uuid, b.attempt, { status: "success", returning: i })).toBe(
+            true,
+          );
         }
         await storage.begin(recs[3]!.uuid, envelopeFor(recs[3]!));
 
@@ -787,6 +820,22 @@ export function describeStorageContract(options: StorageContractOptions): void {
         expect(idx(await storage.list({ taskName: "contract.beta", limit: 1, offset: 1 }))).toEqual([5]);
         const full = (await storage.list({ status: "success", limit: 1 }))[0]!;
         expect(full).toEqual(await mustGet(storage, recs[2]!.uuid));
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      "list orders by createdAt (newest first), not by insertion order",
+      async () => {
+        const { storage } = await open();
+        const base = Date.now() - 100_000;
+        const middle = makeNewRecord({ args: ["middle"], createdAt: new Date(base + 1000) });
+        const newest = makeNewRecord({ args: ["newest"], createdAt: new Date(base + 2000) });
+        const oldest = makeNewRecord({ args: ["oldest"], createdAt: new Date(base) });
+        await storage.add([middle, newest]);
+        await storage.add([oldest]);
+        expect((await storage.list()).map((r) => r.args[0])).toEqual(["newest", "middle", "oldest"]);
+        expect((await storage.list({ limit: 1, offset: 1 }))[0]?.args).toEqual(["middle"]);
       },
       TEST_TIMEOUT_MS,
     );
@@ -832,13 +881,17 @@ export function describeStorageContract(options: StorageContractOptions): void {
       async () => {
         const { storage } = await open();
         const old = await started(storage);
-        expect(await storage.finish(old.rec.uuid, old.attempt, { status: "success", returning: 1 })).toBe(true);
+        expect(await storage.finish(old.rec.uuid, old.attempt, { status: "success", returning: 1 })).toBe(
+          true,
+        );
         const oldCancelled = makeNewRecord();
         await storage.add([oldCancelled]);
         expect(await storage.requestCancel(oldCancelled.uuid, "x")).toBe("cancelled");
         await sleep(2200);
         const recent = await started(storage);
-        expect(await storage.finish(recent.rec.uuid, recent.attempt, { status: "error", traceback: "x" })).toBe(true);
+        expect(
+          await storage.finish(recent.rec.uuid, recent.attempt, { status: "error", traceback: "x" }),
+        ).toBe(true);
         const waiting = makeNewRecord({ createdAt: new Date(Date.now() - 3_600_000) });
         await storage.add([waiting]);
         const running = await started(storage, { createdAt: new Date(Date.now() - 3_600_000) });
@@ -895,7 +948,9 @@ export function describeStorageContract(options: StorageContractOptions): void {
         const t0 = Date.now();
         const waiting = waitForFinal(storage, rec.uuid, Date.now() + 10_000, 10, undefined);
         await sleep(300);
-        expect(await storage.finish(rec.uuid, attempt, { status: "success", returning: { ok: true } })).toBe(true);
+        expect(await storage.finish(rec.uuid, attempt, { status: "success", returning: { ok: true } })).toBe(
+          true,
+        );
         const got = await waiting;
         expect(got.status).toBe("success");
         expect(got.returning).toEqual({ ok: true });
@@ -940,7 +995,14 @@ export function describeStorageContract(options: StorageContractOptions): void {
         const handle = new TaskHandle(first.rec.uuid, "contract.flaky", storage, 10);
         const waiting = handle.wait();
         await sleep(100);
-        await storage.add([makeNewRecord({ uuid: secondUuid, taskName: "contract.flaky", retries: 1, retryOf: first.rec.uuid })]);
+        await storage.add([
+          makeNewRecord({
+            uuid: secondUuid,
+            taskName: "contract.flaky",
+            retries: 1,
+            retryOf: first.rec.uuid,
+          }),
+        ]);
         expect(
           await storage.finish(first.rec.uuid, first.attempt, {
             status: "retry",
@@ -949,11 +1011,14 @@ export function describeStorageContract(options: StorageContractOptions): void {
           }),
         ).toBe(true);
         await sleep(100);
-        const b = await storage.begin(secondUuid, makeEnvelope({ uuid: secondUuid, taskName: "contract.flaky" }));
-        if (b.kind !== "started") throw new Error("not started");
-        expect(await storage.finish(secondUuid, b.attempt, { status: "success", returning: "second time lucky" })).toBe(
-          true,
+        const b = await storage.begin(
+          secondUuid,
+          makeEnvelope({ uuid: secondUuid, taskName: "contract.flaky" }),
         );
+        if (b.kind !== "started") throw new Error("not started");
+        expect(
+          await storage.finish(secondUuid, b.attempt, { status: "success", returning: "second time lucky" }),
+        ).toBe(true);
         const final = await waiting;
         expect(final.uuid).toBe(secondUuid);
         expect(final.returning).toBe("second time lucky");
