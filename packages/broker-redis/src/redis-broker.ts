@@ -671,7 +671,7 @@ export class RedisBroker implements Broker, RawInjector {
         id,
         letter: envelope
           ? { envelope, reason, deadLetteredAt, id: envelope.uuid }
-          : { raw: raw.slice(0, 1024), reason, deadLetteredAt, id: `malformed-${id}` },
+          : { raw: truncateUtf8(raw, 1024), reason, deadLetteredAt, id: `malformed-${id}` },
       });
     }
     return out;
@@ -682,6 +682,20 @@ function positiveMs(value: unknown, option: string): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0)
     throw new InvalidOptionError(option, `must be a positive number of milliseconds, got ${String(value)}`);
   return value;
+}
+
+/** The longest prefix of `s` made of whole characters that is at most `maxBytes` of UTF-8. */
+function truncateUtf8(s: string, maxBytes: number): string {
+  if (Buffer.byteLength(s, "utf8") <= maxBytes) return s;
+  let bytes = 0;
+  let end = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch, "utf8");
+    if (bytes + n > maxBytes) break;
+    bytes += n;
+    end += ch.length;
+  }
+  return s.slice(0, end);
 }
 
 function errorText(error: unknown): string {

@@ -185,7 +185,8 @@ return 1
 
 /**
  * KEYS: lease, dead, deadinfo, msg, dc, seq. ARGV: triples (token, id, info), where info starts with
- * `e` (an envelope, re-drivable) or `m` (malformed: the raw text is cut to 1 KiB), then JSON.
+ * `e` (an envelope, re-drivable) or `m` (malformed: the raw bytes are cut to 4 KiB here, and to 1 KiB
+ * of whole UTF-8 characters when listed), then JSON.
  * Returns how many tokens still held their lease (those are dead-lettered, the others untouched).
  */
 export const DEAD_LETTER = `
@@ -198,7 +199,7 @@ for i = 1, #ARGV, 3 do
     redis.call('HDEL', KEYS[5], id)
     if string.sub(info, 1, 1) == 'm' then
       local raw = redis.call('HGET', KEYS[4], id)
-      if raw and #raw > 1024 then redis.call('HSET', KEYS[4], id, string.sub(raw, 1, 1024)) end
+      if raw and #raw > 4096 then redis.call('HSET', KEYS[4], id, string.sub(raw, 1, 4096)) end
     end
     n = n + 1
   end
