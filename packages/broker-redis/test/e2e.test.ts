@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { MemoryStorage, QueueTasks, silentLogger, TaskFailedError } from "@qtasks/core";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -8,10 +9,15 @@ const prefix = testPrefix("e2e");
 const redis = new Redis(REDIS_URL);
 const apps: QueueTasks[] = [];
 
-function app(options: { concurrency?: number; leaseSeconds?: number } = {}) {
+function app(options: { concurrency?: number; leaseSeconds?: number; connectionName?: string } = {}) {
   const a = new QueueTasks({
     name: "e2e",
-    broker: new RedisBroker({ url: REDIS_URL, prefix, leaseSeconds: options.leaseSeconds ?? 5 }),
+    broker: new RedisBroker({
+      url: REDIS_URL,
+      prefix,
+      leaseSeconds: options.leaseSeconds ?? 5,
+      connectionName: options.connectionName,
+    }),
     storage: new MemoryStorage(),
     logger: silentLogger,
     config: { maxTasksProcess: options.concurrency ?? 10 },
@@ -79,5 +85,36 @@ describe("QueueTasks + MemoryStorage + RedisBroker", () => {
     expect((await h.result({ timeout: 10 })) - t0).toBeGreaterThanOrEqual(490);
     expect(await (await flaky.addTask()).result({ timeout: 20 })).toBe("ok");
     await expect((await boom.addTask()).result({ timeout: 10 })).rejects.toBeInstanceOf(TaskFailedError);
+  });
+
+  it("the worker's connections are killed mid-run: it reconnects and everything finishes", async () => {
+    const name = `qtasks-e2e-kill-${randomUUID().slice(0, 8)}`;
+    const a = app({ concurrency: 20, leaseSeconds: 3, connectionName: name });
+    const runs = new Map<number, number>();
+    const work = a.task({ name: "work" }, async (i: number) => {
+      runs.set(i, (runs.get(i) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 20));
+      return i;
+    });
+    await a.start();
+    const handles = await work.addTasks(Array.from({ length: 200 }, (_, i) => [i] as [number]));
+    const kill = async () => {
+      const list = (await redis.client("LIST")) as string;
+      const ids = list
+        .split("\n")
+        .filter((l) => l.includes(` name=${name}`))
+        .map((l) => /^id=(\d+)/.exec(l)![1]!);
+      for (const id of ids) await redis.client("KILL", "ID", id);
+      return ids.length;
+    };
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await kill()).toBe(2);
+    await new Promise((r) => setTimeout(r, 100));
+    await kill();
+    const results = await Promise.all(handles.map((h) => h.result({ timeout: 30 })));
+    expect(results).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(runs.size).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await a.broker.stats()).toMatchObject({ ready: {}, inFlight: 0, delayed: 0, deadLetters: 0 });
   });
 });
