@@ -5,8 +5,8 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { QueueTasks, type TaskRecord, silentLogger } from "@qtasks/core";
-import { type BackendConfig, type Backend, cleanup, makeBroker, makeStorage } from "./backends";
+import { QueueTasks, silentLogger, type TaskRecord } from "@qtasks/core";
+import { type Backend, type BackendConfig, cleanup, makeBroker, makeStorage } from "./backends";
 import { type Accounting, account } from "./checker";
 import { Journal, readJournals } from "./journal";
 
@@ -32,7 +32,12 @@ export class Scenario {
 
   constructor(
     backend: Backend,
-    options: { leaseSeconds?: number; deliveryLimit?: number; heartbeat?: number; urls?: Partial<BackendConfig> } = {},
+    options: {
+      leaseSeconds?: number;
+      deliveryLimit?: number;
+      heartbeat?: number;
+      urls?: Partial<BackendConfig>;
+    } = {},
   ) {
     this.config = {
       broker: backend.broker,
@@ -69,7 +74,9 @@ export class Scenario {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const stderr: string[] = [];
-    child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr.push(...d.split("\n").filter(Boolean)));
+    child
+      .stderr!.setEncoding("utf8")
+      .on("data", (d: string) => stderr.push(...d.split("\n").filter(Boolean)));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     await new Promise<void>((resolve, reject) => {
       let out = "";
@@ -77,7 +84,9 @@ export class Scenario {
         out += d;
         if (out.includes("ready")) resolve();
       });
-      exited.then((code) => reject(new Error(`worker exited with ${code} before ready:\n${stderr.join("\n")}`)));
+      exited.then((code) =>
+        reject(new Error(`worker exited with ${code} before ready:\n${stderr.join("\n")}`)),
+      );
     });
     const w = { child, stderr, exited };
     this.workers.push(w);
@@ -85,7 +94,10 @@ export class Scenario {
   }
 
   /** Keeps `count` workers running: a worker that exits is replaced, until `stop()` is called. */
-  supervise(count: number, options: Parameters<Scenario["startWorker"]>[0] = {}): { stop(): void; restarts(): number } {
+  supervise(
+    count: number,
+    options: Parameters<Scenario["startWorker"]>[0] = {},
+  ): { stop(): void; restarts(): number } {
     let stopped = false;
     let restarts = 0;
     const keep = async (w: WorkerProcess) => {
@@ -107,7 +119,11 @@ export class Scenario {
   }
 
   /** Enqueues `jobs` of `taskName`, journaling each attempt and acknowledgement. */
-  async enqueue(taskName: string, jobs: { id: string; ms?: number; fail?: boolean }[], batch = 200): Promise<void> {
+  async enqueue(
+    taskName: string,
+    jobs: { id: string; ms?: number; fail?: boolean }[],
+    batch = 200,
+  ): Promise<void> {
     for (let i = 0; i < jobs.length; i += batch) {
       const slice = jobs.slice(i, i + batch);
       for (const j of slice) this.journal.record({ e: "attempt", id: j.id, ts: Date.now() });
@@ -173,7 +189,13 @@ export class Scenario {
     await Promise.all(
       [...this.uuids].map(async ([id, uuid]) => {
         const left = Math.max(0.1, (deadline - Date.now()) / 1000);
-        finals.set(id, await this.client.handle(uuid).wait({ timeout: left }).catch(() => null));
+        finals.set(
+          id,
+          await this.client
+            .handle(uuid)
+            .wait({ timeout: left })
+            .catch(() => null),
+        );
       }),
     );
     return finals;
@@ -187,7 +209,8 @@ export class Scenario {
 
   /** Stops every worker (SIGKILL) and the client, and removes everything the scenario created. */
   async dispose(): Promise<void> {
-    for (const w of this.workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill("SIGKILL");
+    for (const w of this.workers)
+      if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill("SIGKILL");
     await Promise.all(this.workers.map((w) => w.exited));
     await this.client.stop({ timeout: 0 }).catch(() => {});
     await cleanup(this.config).catch(() => {});
@@ -196,7 +219,11 @@ export class Scenario {
 }
 
 /** Resolves when `predicate` holds (checked every 50 ms), or rejects after `seconds`. */
-export async function until(predicate: () => boolean | Promise<boolean>, seconds: number, what: string): Promise<void> {
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  seconds: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${seconds}s waiting for ${what}`);

@@ -31,9 +31,23 @@ export function formatReport(): string {
     .filter(Boolean)
     .map((l) => JSON.parse(l) as ReportRow);
   rows.sort((a, b) => a.scenario.localeCompare(b.scenario) || a.backend.localeCompare(b.backend));
-  const cols = ["attempted", "acknowledged", "executions", "lost", "unexpected", "stuck", "duplicates", "overlaps"] as const;
+  const cols = [
+    "attempted",
+    "acknowledged",
+    "executions",
+    "lost",
+    "unexpected",
+    "stuck",
+    "duplicates",
+    "overlaps",
+  ] as const;
   const head = ["scenario", "backend", ...cols, "notes"];
-  const lines = rows.map((r) => [r.scenario, r.backend, ...cols.map((c) => (r[c] === undefined ? "-" : String(r[c]))), r.notes ?? ""]);
+  const lines = rows.map((r) => [
+    r.scenario,
+    r.backend,
+    ...cols.map((c) => (r[c] === undefined ? "-" : String(r[c]))),
+    r.notes ?? "",
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
   return [fmt(head), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(fmt)].join("\n");

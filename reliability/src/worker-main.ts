@@ -3,7 +3,7 @@
  * scenario tasks, journals every execution, and runs until SIGTERM (graceful) or SIGKILL.
  */
 import { ConsoleLogger, QueueTasks } from "@qtasks/core";
-import { makeBroker, makeStorage, type BackendConfig } from "./backends";
+import { type BackendConfig, makeBroker, makeStorage } from "./backends";
 import { Journal } from "./journal";
 
 const config = JSON.parse(process.env.QTASKS_REL_CONFIG ?? "{}") as BackendConfig;
@@ -58,7 +58,8 @@ app.task({ name: "rel.work", echo: true }, async (self, job: Job) => {
 
 // Fails its first run when `fail` is set; the retry (a new linked record) succeeds.
 app.task({ name: "rel.flaky", echo: true, retry: 3 }, async (self, job: Job) => {
-  if (job.fail && (await self.ctx.getMetadata()).retries === 0) throw new Error(`planned failure of ${job.id}`);
+  if (job.fail && (await self.ctx.getMetadata()).retries === 0)
+    throw new Error(`planned failure of ${job.id}`);
   return job.id;
 });
 
@@ -68,7 +69,14 @@ app.task({ name: "rel.mem" }, () => {
 });
 
 app.task({ name: "rel.poison", echo: true }, async (self, job: Job) => {
-  journal.record({ e: "start", id: job.id, uuid: self.ctx.taskUuid, pid: process.pid, attempt: self.ctx.attempt, ts: Date.now() });
+  journal.record({
+    e: "start",
+    id: job.id,
+    uuid: self.ctx.taskUuid,
+    pid: process.pid,
+    attempt: self.ctx.attempt,
+    ts: Date.now(),
+  });
   // Takes its whole worker down, every time it runs.
   process.kill(process.pid, "SIGKILL");
   await sleep(60_000);
@@ -87,7 +95,7 @@ app.task({ name: "rel.block", echo: true }, async (self, job: Job) => {
 });
 
 app.task({ name: "rel.probe" }, () => ({
-  polluted: (({}) as Record<string, unknown>).polluted ?? null,
+  polluted: ({} as Record<string, unknown>).polluted ?? null,
   protoPolluted: Object.hasOwn(Object.prototype, "polluted"),
 }));
 

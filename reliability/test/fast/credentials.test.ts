@@ -30,27 +30,75 @@ interface Case {
 
 // Every way a connection can fail, each with the canary in its URL.
 const cases: Case[] = [
-  { name: "redis broker, refused", make: () => ({ broker: new RedisBroker({ url: `redis://user:${CANARY}@127.0.0.1:6391` }) }) },
-  { name: "redis broker, bad password", make: () => ({ broker: new RedisBroker({ url: `redis://default:${CANARY}@127.0.0.1:6379` }) }) },
-  { name: "redis broker, DNS failure", make: () => ({ broker: new RedisBroker({ url: `redis://user:${CANARY}@qtasks-no-such-host.invalid:6379` }) }) },
-  { name: "redis storage, refused", make: () => ({ storage: new RedisStorage({ url: `redis://user:${CANARY}@127.0.0.1:6391` }) }) },
-  { name: "redis storage, bad password", make: () => ({ storage: new RedisStorage({ url: `redis://default:${CANARY}@127.0.0.1:6379` }) }) },
-  { name: "redis storage, DNS failure", make: () => ({ storage: new RedisStorage({ url: `redis://u:${CANARY}@qtasks-no-such-host.invalid:6379` }) }) },
+  {
+    name: "redis broker, refused",
+    make: () => ({ broker: new RedisBroker({ url: `redis://user:${CANARY}@127.0.0.1:6391` }) }),
+  },
+  {
+    name: "redis broker, bad password",
+    make: () => ({ broker: new RedisBroker({ url: `redis://default:${CANARY}@127.0.0.1:6379` }) }),
+  },
+  {
+    name: "redis broker, DNS failure",
+    make: () => ({
+      broker: new RedisBroker({ url: `redis://user:${CANARY}@qtasks-no-such-host.invalid:6379` }),
+    }),
+  },
+  {
+    name: "redis storage, refused",
+    make: () => ({ storage: new RedisStorage({ url: `redis://user:${CANARY}@127.0.0.1:6391` }) }),
+  },
+  {
+    name: "redis storage, bad password",
+    make: () => ({ storage: new RedisStorage({ url: `redis://default:${CANARY}@127.0.0.1:6379` }) }),
+  },
+  {
+    name: "redis storage, DNS failure",
+    make: () => ({
+      storage: new RedisStorage({ url: `redis://u:${CANARY}@qtasks-no-such-host.invalid:6379` }),
+    }),
+  },
   {
     name: "postgres, refused",
-    make: () => ({ storage: new PostgresStorage({ connectionString: `postgres://u:${CANARY}@127.0.0.1:5439/test`, startupDeadlineSeconds: 2 }) }),
+    make: () => ({
+      storage: new PostgresStorage({
+        connectionString: `postgres://u:${CANARY}@127.0.0.1:5439/test`,
+        startupDeadlineSeconds: 2,
+      }),
+    }),
   },
   {
     name: "postgres, unknown role",
-    make: () => ({ storage: new PostgresStorage({ connectionString: `postgres://nobody_${Date.now()}:${CANARY}@127.0.0.1:5432/test`, startupDeadlineSeconds: 2 }) }),
+    make: () => ({
+      storage: new PostgresStorage({
+        connectionString: `postgres://nobody_${Date.now()}:${CANARY}@127.0.0.1:5432/test`,
+        startupDeadlineSeconds: 2,
+      }),
+    }),
   },
   {
     name: "postgres, DNS failure",
-    make: () => ({ storage: new PostgresStorage({ connectionString: `postgres://u:${CANARY}@qtasks-no-such-host.invalid:5432/test`, startupDeadlineSeconds: 2 }) }),
+    make: () => ({
+      storage: new PostgresStorage({
+        connectionString: `postgres://u:${CANARY}@qtasks-no-such-host.invalid:5432/test`,
+        startupDeadlineSeconds: 2,
+      }),
+    }),
   },
-  { name: "rabbitmq, refused", make: () => ({ broker: new RabbitMQBroker({ url: `amqp://guest:${CANARY}@127.0.0.1:5679` }) }) },
-  { name: "rabbitmq, bad password", make: () => ({ broker: new RabbitMQBroker({ url: `amqp://guest:${CANARY}@127.0.0.1:5672` }) }) },
-  { name: "rabbitmq, DNS failure", make: () => ({ broker: new RabbitMQBroker({ url: `amqp://guest:${CANARY}@qtasks-no-such-host.invalid:5672` }) }) },
+  {
+    name: "rabbitmq, refused",
+    make: () => ({ broker: new RabbitMQBroker({ url: `amqp://guest:${CANARY}@127.0.0.1:5679` }) }),
+  },
+  {
+    name: "rabbitmq, bad password",
+    make: () => ({ broker: new RabbitMQBroker({ url: `amqp://guest:${CANARY}@127.0.0.1:5672` }) }),
+  },
+  {
+    name: "rabbitmq, DNS failure",
+    make: () => ({
+      broker: new RabbitMQBroker({ url: `amqp://guest:${CANARY}@qtasks-no-such-host.invalid:5672` }),
+    }),
+  },
 ];
 
 describe("11. credentials never appear in logs, errors or events", () => {
@@ -75,8 +123,14 @@ describe("11. credentials never appear in logs, errors or events", () => {
     ]);
     await app.stop({ timeout: 0 }).catch(() => {});
     expect(error).toBeInstanceOf(Error);
-    const text = [inspect(error, { depth: 10 }), String((error as Error).stack), ...lines, ...events].join("\n");
-    recordRow({ scenario: "11 credentials", backend: name, notes: `${(error as { code?: string }).code ?? (error as Error).name}; canary absent` });
+    const text = [inspect(error, { depth: 10 }), String((error as Error).stack), ...lines, ...events].join(
+      "\n",
+    );
+    recordRow({
+      scenario: "11 credentials",
+      backend: name,
+      notes: `${(error as { code?: string }).code ?? (error as Error).name}; canary absent`,
+    });
     expect(text).not.toContain(CANARY);
   });
 });

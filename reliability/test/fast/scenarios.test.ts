@@ -41,11 +41,20 @@ describe.each(BACKENDS)("reliability on $label", (backend) => {
     await a.exited;
     // In flight on the killed worker: started there and never ended.
     const events = readJournals(s.journalDir);
-    const ended = new Set(events.filter((e) => e.e === "end" && e.pid === a.child.pid).map((e) => (e as { id: string }).id));
-    const inFlight = events.filter((e) => e.e === "start" && e.pid === a.child.pid && !ended.has(e.id)).length;
+    const ended = new Set(
+      events.filter((e) => e.e === "end" && e.pid === a.child.pid).map((e) => (e as { id: string }).id),
+    );
+    const inFlight = events.filter(
+      (e) => e.e === "start" && e.pid === a.child.pid && !ended.has(e.id),
+    ).length;
     await s.startWorker({ concurrency: 50 });
     const acc = await s.account(90);
-    recordRow({ scenario: "1 sigkill", backend: backend.label, ...acc, notes: `in flight at kill: ${inFlight}` });
+    recordRow({
+      scenario: "1 sigkill",
+      backend: backend.label,
+      ...acc,
+      notes: `in flight at kill: ${inFlight}`,
+    });
     expect(acc.acknowledged).toBe(1000);
     expect(acc.lost).toBe(0);
     expect(acc.unexpected).toBe(0);
@@ -111,11 +120,20 @@ describe.each(BACKENDS)("reliability on $label", (backend) => {
     expect(rec.status).toBe("success");
     expect(rec.returning).toEqual({ pid: other.child.pid, attempt: 2 });
     // The blocked worker wakes, finishes, and its write is refused.
-    await until(() => blocked.stderr.some((l) => l.includes("stale completion refused")), 30, "the stale refusal log");
+    await until(
+      () => blocked.stderr.some((l) => l.includes("stale completion refused")),
+      30,
+      "the stale refusal log",
+    );
     const after = await s.client.get(rec.uuid);
     expect(after?.returning).toEqual({ pid: other.child.pid, attempt: 2 });
     const acc = await s.account(10);
-    recordRow({ scenario: "8 blocked loop", backend: backend.label, ...acc, notes: "stale completion refused" });
+    recordRow({
+      scenario: "8 blocked loop",
+      backend: backend.label,
+      ...acc,
+      notes: "stale completion refused",
+    });
     expect(acc.lost).toBe(0);
   });
 
@@ -164,9 +182,14 @@ describe.each(BACKENDS)("reliability on $label", (backend) => {
     await expect(s.client.with({ priority: Number.NaN }).addTask("rel.work", {})).rejects.toBeInstanceOf(
       InvalidOptionError,
     );
-    await expect(s.client.with({ delay: -1 }).addTask("rel.work", {})).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(s.client.with({ delay: -1 }).addTask("rel.work", {})).rejects.toBeInstanceOf(
+      InvalidOptionError,
+    );
     // The next 100 valid tasks all run.
-    await s.enqueue("rel.work", Array.from({ length: 100 }, (_, i) => ({ id: `v${i}`, ms: 1 })));
+    await s.enqueue(
+      "rel.work",
+      Array.from({ length: 100 }, (_, i) => ({ id: `v${i}`, ms: 1 })),
+    );
     const acc = await s.account(60);
     for (const uuid of hostileUuids) {
       const rec = await s.client.handle(uuid).wait({ timeout: 30 });
@@ -178,7 +201,9 @@ describe.each(BACKENDS)("reliability on $label", (backend) => {
     expect(await probe.result({ timeout: 30 })).toEqual({ polluted: null, protoPolluted: false });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     await until(
-      async () => (await s.client.listDeadLetters({ limit: 100 })).filter((d) => d.reason === "malformed").length >= malformed.length,
+      async () =>
+        (await s.client.listDeadLetters({ limit: 100 })).filter((d) => d.reason === "malformed").length >=
+        malformed.length,
       30,
       "every malformed message to be dead-lettered",
     );
@@ -201,12 +226,18 @@ describe.each(BACKENDS)("reliability on $label", (backend) => {
     await s.client.connect();
     await s.startWorker({ concurrency: 2 });
     const before = await s.client.storage.count();
-    const err = await s.client.addTask("rel.work", { id: "big", pad: "x".repeat(1024 * 1024 + 10) }).catch((e) => e);
+    const err = await s.client
+      .addTask("rel.work", { id: "big", pad: "x".repeat(1024 * 1024 + 10) })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(PayloadTooLargeError);
     expect(await s.client.storage.count()).toEqual(before);
     const rec = await (await s.client.addTask("rel.big", 2 * 1024 * 1024)).wait({ timeout: 30 });
     expect(rec.status).toBe("error");
     expect(rec.errorName).toBe("PayloadTooLargeError");
-    recordRow({ scenario: "10 oversized", backend: backend.label, notes: "payload refused before I/O; result -> error" });
+    recordRow({
+      scenario: "10 oversized",
+      backend: backend.label,
+      notes: "payload refused before I/O; result -> error",
+    });
   });
 });

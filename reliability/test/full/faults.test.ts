@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterEach, describe, expect, it } from "vitest";
 import pg from "pg";
+import { afterEach, describe, expect, it } from "vitest";
 import { BACKENDS, DATABASE_URL } from "../../src/backends";
 import { Scenario, startedCount, until } from "../../src/harness";
 import { readJournals } from "../../src/journal";
@@ -35,11 +35,14 @@ describe.each(BACKENDS)("graceful shutdown on $label", (backend) => {
     const code = await a.exited;
     const exitedAfter = (Date.now() - signalAt) / 1000;
     const events = readJournals(s.journalDir);
-    const startsAfterSignal = events.filter((e) => e.e === "start" && e.pid === a.child.pid && e.ts > signalAt).length;
+    const startsAfterSignal = events.filter(
+      (e) => e.e === "start" && e.pid === a.child.pid && e.ts > signalAt,
+    ).length;
     const finishedOnA = events.filter((e) => e.e === "end" && e.pid === a.child.pid).length;
     const exitAt = Date.now();
     await until(
-      () => readJournals(s.journalDir).some((e) => e.e === "start" && e.id === "long" && e.pid === b.child.pid),
+      () =>
+        readJournals(s.journalDir).some((e) => e.e === "start" && e.id === "long" && e.pid === b.child.pid),
       10,
       "the long task to start on the other worker",
     );
@@ -61,24 +64,46 @@ describe.each(BACKENDS)("graceful shutdown on $label", (backend) => {
 });
 
 /** A Redis of the test's own, on its own port, persisting every write (appendfsync always). */
-async function ownRedis(): Promise<{ url: string; kill(): Promise<void>; start(): Promise<void>; stop(): Promise<void> }> {
+async function ownRedis(): Promise<{
+  url: string;
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}> {
   const port = 6400 + Math.floor(Math.random() * 500);
   const dir = mkdtempSync(join(tmpdir(), "qtasks-redis-"));
   let proc: ReturnType<typeof spawn> | undefined;
   const start = async () => {
     proc = spawn(
       "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+      ],
       { stdio: "ignore" },
     );
-    await until(async () => {
-      try {
-        await run("redis-cli", ["-p", String(port), "ping"]);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 20, "redis to start");
+    await until(
+      async () => {
+        try {
+          await run("redis-cli", ["-p", String(port), "ping"]);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      20,
+      "redis to start",
+    );
   };
   const kill = async () => {
     const p = proc;
@@ -100,77 +125,90 @@ async function ownRedis(): Promise<{ url: string; kill(): Promise<void>; start()
   };
 }
 
-describe.each(BACKENDS.filter((b) => b.broker === "redis" || b.storage === "redis"))("Redis restart on $label", (backend) => {
-  it("3. Redis killed and restarted while 5,000 tasks flow: everyone recovers within 30 s, nothing lost", async () => {
-    const redis = await ownRedis();
-    try {
-      const s = new Scenario(backend, { leaseSeconds: 3, urls: { redisUrl: redis.url } });
+describe.each(BACKENDS.filter((b) => b.broker === "redis" || b.storage === "redis"))(
+  "Redis restart on $label",
+  (backend) => {
+    it("3. Redis killed and restarted while 5,000 tasks flow: everyone recovers within 30 s, nothing lost", async () => {
+      const redis = await ownRedis();
+      try {
+        const s = new Scenario(backend, { leaseSeconds: 3, urls: { redisUrl: redis.url } });
+        current = s;
+        await s.client.connect();
+        await s.startWorker({ concurrency: 50 });
+        await s.startWorker({ concurrency: 50 });
+        const jobs = Array.from({ length: 5000 }, (_, i) => ({ id: `t${i}`, ms: 5 }));
+        const producing = s.produce("rel.work", jobs, 500);
+        await new Promise((r) => setTimeout(r, 3000));
+        await redis.kill();
+        await new Promise((r) => setTimeout(r, 2000));
+        await redis.start();
+        const backAt = Date.now();
+        const produced = await producing;
+        const acc = await s.account(30 + 30);
+        const recoveredIn = (Date.now() - backAt) / 1000;
+        recordRow({
+          scenario: "3 redis restart",
+          backend: backend.label,
+          ...acc,
+          notes: `enqueue retries: ${produced.failures}; all final ${recoveredIn.toFixed(1)}s after Redis was back`,
+        });
+        expect(produced.settled).toBe(5000);
+        expect(acc.acknowledged).toBe(5000);
+        expect(acc.lost).toBe(0);
+        expect(acc.unexpected).toBe(0);
+      } finally {
+        await current?.dispose();
+        current = undefined;
+        await redis.stop();
+      }
+    });
+  },
+);
+
+describe.each(BACKENDS.filter((b) => b.broker === "rabbitmq"))(
+  "RabbitMQ connections closed on $label",
+  (backend) => {
+    it("4. the server closes every connection mid-run: recovered, nothing lost, no unknown delivery tag, every enqueue settles", async () => {
+      const s = new Scenario(backend, { leaseSeconds: 5 });
       current = s;
       await s.client.connect();
-      await s.startWorker({ concurrency: 50 });
-      await s.startWorker({ concurrency: 50 });
-      const jobs = Array.from({ length: 5000 }, (_, i) => ({ id: `t${i}`, ms: 5 }));
+      const w1 = await s.startWorker({ concurrency: 50 });
+      const w2 = await s.startWorker({ concurrency: 50 });
+      const jobs = Array.from({ length: 3000 }, (_, i) => ({ id: `t${i}`, ms: 5 }));
       const producing = s.produce("rel.work", jobs, 500);
-      await new Promise((r) => setTimeout(r, 3000));
-      await redis.kill();
-      await new Promise((r) => setTimeout(r, 2000));
-      await redis.start();
-      const backAt = Date.now();
+      await new Promise((r) => setTimeout(r, 2500));
+      const { stdout } = await run("rabbitmqctl", [
+        "list_connections",
+        "-q",
+        "--no-table-headers",
+        "pid",
+        "client_properties",
+      ]);
+      const ours = stdout
+        .split("\n")
+        .filter((l) => l.includes(`qtasks.${s.config.appName}`))
+        .map((l) => l.split(/\s+/)[0]!)
+        .filter(Boolean);
+      for (const pid of ours)
+        await run("rabbitmqctl", ["close_connection", pid, "test: closed by the server"]).catch(() => {});
+      const closedAt = Date.now();
       const produced = await producing;
-      const acc = await s.account(30 + 30);
-      const recoveredIn = (Date.now() - backAt) / 1000;
+      const acc = await s.account(60);
+      const recoveredIn = (Date.now() - closedAt) / 1000;
+      const unknownTag = [...w1.stderr, ...w2.stderr].filter((l) => /unknown delivery tag/i.test(l)).length;
       recordRow({
-        scenario: "3 redis restart",
+        scenario: "4 rabbitmq closed",
         backend: backend.label,
         ...acc,
-        notes: `enqueue retries: ${produced.failures}; all final ${recoveredIn.toFixed(1)}s after Redis was back`,
+        notes: `closed ${ours.length} connections; all final ${recoveredIn.toFixed(1)}s later; unknown-tag errors: ${unknownTag}`,
       });
-      expect(produced.settled).toBe(5000);
-      expect(acc.acknowledged).toBe(5000);
+      expect(ours.length).toBeGreaterThan(0);
+      expect(produced.settled).toBe(3000);
       expect(acc.lost).toBe(0);
-      expect(acc.unexpected).toBe(0);
-    } finally {
-      await current?.dispose();
-      current = undefined;
-      await redis.stop();
-    }
-  });
-});
-
-describe.each(BACKENDS.filter((b) => b.broker === "rabbitmq"))("RabbitMQ connections closed on $label", (backend) => {
-  it("4. the server closes every connection mid-run: recovered, nothing lost, no unknown delivery tag, every enqueue settles", async () => {
-    const s = new Scenario(backend, { leaseSeconds: 5 });
-    current = s;
-    await s.client.connect();
-    const w1 = await s.startWorker({ concurrency: 50 });
-    const w2 = await s.startWorker({ concurrency: 50 });
-    const jobs = Array.from({ length: 3000 }, (_, i) => ({ id: `t${i}`, ms: 5 }));
-    const producing = s.produce("rel.work", jobs, 500);
-    await new Promise((r) => setTimeout(r, 2500));
-    const { stdout } = await run("rabbitmqctl", ["list_connections", "-q", "--no-table-headers", "pid", "client_properties"]);
-    const ours = stdout
-      .split("\n")
-      .filter((l) => l.includes(`qtasks.${s.config.appName}`))
-      .map((l) => l.split(/\s+/)[0]!)
-      .filter(Boolean);
-    for (const pid of ours) await run("rabbitmqctl", ["close_connection", pid, "test: closed by the server"]).catch(() => {});
-    const closedAt = Date.now();
-    const produced = await producing;
-    const acc = await s.account(60);
-    const recoveredIn = (Date.now() - closedAt) / 1000;
-    const unknownTag = [...w1.stderr, ...w2.stderr].filter((l) => /unknown delivery tag/i.test(l)).length;
-    recordRow({
-      scenario: "4 rabbitmq closed",
-      backend: backend.label,
-      ...acc,
-      notes: `closed ${ours.length} connections; all final ${recoveredIn.toFixed(1)}s later; unknown-tag errors: ${unknownTag}`,
+      expect(unknownTag).toBe(0);
     });
-    expect(ours.length).toBeGreaterThan(0);
-    expect(produced.settled).toBe(3000);
-    expect(acc.lost).toBe(0);
-    expect(unknownTag).toBe(0);
-  });
-});
+  },
+);
 
 describe.each(BACKENDS.filter((b) => b.storage === "postgres"))("PostgreSQL faults on $label", (backend) => {
   it("5. storage connections terminated mid-run: the work finishes, nothing acked without its final record", async () => {

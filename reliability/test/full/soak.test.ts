@@ -24,7 +24,10 @@ describe("12. soak through Redis", () => {
     const s = new Scenario({ broker: "redis", storage: "redis", label: "redis+redis" }, { leaseSeconds: 10 });
     try {
       await s.client.connect();
-      await s.startWorker({ concurrency: 50, env: { NODE_OPTIONS: "--expose-gc", QTASKS_REL_RETENTION: "5" } });
+      await s.startWorker({
+        concurrency: 50,
+        env: { NODE_OPTIONS: "--expose-gc", QTASKS_REL_RETENTION: "5" },
+      });
       const memAt = async () => {
         const h = await s.client.addTask("rel.mem");
         return ((await h.result({ timeout: 60 })) as { heapUsed: number }).heapUsed;
