@@ -154,6 +154,10 @@ export class RedisBroker implements Broker, RawInjector {
   private ownsMain = false;
   private keys!: Keys;
   private where = "";
+  // Passwords we know of, scrubbed from any error text we log or wrap (belt and braces: ioredis
+  // messages do not carry them, but a reply error's command arguments could).
+  private secrets: string[] = [];
+  private lastError = "";
   private readonly waiters = new Set<() => void>();
   // Pending waits for a reconnect; stop() ends them.
   private readonly stopHooks = new Set<() => void>();
@@ -210,9 +214,11 @@ export class RedisBroker implements Broker, RawInjector {
       // A lazy client (lazyConnect) would otherwise wait forever for a first command.
       if (main.status === "wait") main.connect().catch(() => undefined);
       this.where = `${main.options.host ?? "?"}:${main.options.port ?? "?"}`;
+      this.secrets = secretsOf(undefined, main.options.password);
     } else {
       const url = this.options.url ?? process.env.REDIS_URL ?? DEFAULT_URL;
       this.where = maskUrl(url);
+      this.secrets = secretsOf(url, this.options.redis?.password);
       main = new Redis(url, {
         connectionName,
         // Fail fast instead of queueing: callers wait for "ready" themselves, with a deadline.
@@ -312,7 +318,8 @@ export class RedisBroker implements Broker, RawInjector {
         batch = await this.claimOnce(Math.min(max, CLAIM_LIMIT));
       } catch (error) {
         if (!this.started) return [];
-        if (isReplyError(error)) throw new RedisBrokerCommandError("claim failed", { cause: error });
+        if (isReplyError(error))
+          throw new RedisBrokerCommandError("claim failed", { cause: this.safeError(error) });
         // Connection trouble: workers never fail on it; wait for the reconnect and go on.
         this.noteDown("main", error);
         const left = deadline - Date.now();
@@ -440,8 +447,9 @@ export class RedisBroker implements Broker, RawInjector {
     const c = this.client(what);
     const deadline = Date.now() + this.commandTimeoutMs;
     if (c.status !== "ready" && !(await this.waitReady(c, this.commandTimeoutMs))) {
+      const last = this.lastError ? ` (last error: ${this.lastError})` : "";
       throw new RedisUnavailableError(
-        `${what}: no connection to Redis at ${this.where} within ${this.commandTimeoutMs} ms`,
+        `${what}: no connection to Redis at ${this.where} within ${this.commandTimeoutMs} ms${last}`,
       );
     }
     let timer: NodeJS.Timeout | undefined;
@@ -460,9 +468,12 @@ export class RedisBroker implements Broker, RawInjector {
       return await Promise.race([fn(c), timeout]);
     } catch (error) {
       if (error instanceof QTasksError) throw error;
-      if (isReplyError(error)) throw new RedisBrokerCommandError(`${what} failed`, { cause: error });
+      if (isReplyError(error))
+        throw new RedisBrokerCommandError(`${what} failed: ${this.scrub(errorText(error))}`, {
+          cause: this.safeError(error),
+        });
       throw new RedisUnavailableError(`${what}: connection to Redis at ${this.where} failed`, {
-        cause: error,
+        cause: this.safeError(error),
       });
     } finally {
       clearTimeout(timer);
@@ -511,7 +522,9 @@ export class RedisBroker implements Broker, RawInjector {
         await this.deadLetterCall(c, bad);
       } catch (error) {
         // The lease expires and the entry comes back; it is dead-lettered on that claim instead.
-        this.logger.warn("could not dead-letter a malformed message yet", { error: errorText(error) });
+        this.logger.warn("could not dead-letter a malformed message yet", {
+          error: this.scrub(errorText(error)),
+        });
       }
     }
     return { deliveries, waitMs, malformed: bad.length / 3 };
@@ -631,14 +644,28 @@ export class RedisBroker implements Broker, RawInjector {
   /** Logs a lost connection once per outage (ioredis keeps reconnecting on its own). */
   private noteDown(role: "main" | "blocking", error: unknown): void {
     if (!this.started) return;
+    this.lastError = this.scrub(errorText(error));
     if (role === "main" ? this.mainDown : this.blockingDown) return;
     if (role === "main") this.mainDown = true;
     else this.blockingDown = true;
     this.logger.warn("lost the connection to Redis; reconnecting", {
       connection: role,
       redis: this.where,
-      error: errorText(error),
+      error: this.lastError,
     });
+  }
+
+  private scrub(text: string): string {
+    let out = text;
+    for (const secret of this.secrets) out = out.split(secret).join("***");
+    return out;
+  }
+
+  /** A copy of a driver error with its name and scrubbed message only (no command arguments). */
+  private safeError(error: unknown): Error {
+    const e = new Error(this.scrub(errorText(error)));
+    e.name = error instanceof Error ? error.name : "Error";
+    return e;
   }
 
   private async deadPage(offset: number, count: number): Promise<{ id: string; letter: DeadLetter }[]> {
@@ -696,6 +723,25 @@ function truncateUtf8(s: string, maxBytes: number): string {
     end += ch.length;
   }
   return s.slice(0, end);
+}
+
+function secretsOf(url: string | undefined, password: string | undefined): string[] {
+  const out = new Set<string>();
+  if (password) out.add(password);
+  if (url) {
+    try {
+      const u = new URL(url);
+      // A username alone can be the secret (as maskUrl assumes for redis URLs).
+      const part = u.password || u.username;
+      if (part) {
+        out.add(part);
+        out.add(decodeURIComponent(part));
+      }
+    } catch {
+      // Not a URL: ioredis will fail on it too; maskUrl already hides it.
+    }
+  }
+  return [...out].filter((s) => s.length > 0);
 }
 
 function errorText(error: unknown): string {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { inspect } from "node:util";
 import { ConnectionError, type Delivery, NotStartedError } from "@qtasks/core";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
@@ -355,6 +356,30 @@ describe("RedisBroker: connections", () => {
       expect(String((err as Error).message)).toContain("127.0.0.1:6390");
       // A worker does not fail: claim waits for the connection and returns [] at its deadline.
       expect(await b.claim(1, { waitSeconds: 0.5 })).toEqual([]);
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it("wrong credentials: the typed error within 5 s, the secret in no error, cause or log line", async () => {
+    const secret = `canary-${randomUUID()}`;
+    const lines: string[] = [];
+    const write = (m: string, f?: Record<string, unknown>) => lines.push(`${m} ${inspect(f, { depth: 10 })}`);
+    const logger = { debug: write, info: write, warn: write, error: write, child: () => logger };
+    const b = new RedisBroker({ url: `redis://nosuchuser:${secret}@127.0.0.1:6379`, commandTimeoutMs: 2000 });
+    await b.start({ appName: "test", logger });
+    try {
+      const t0 = Date.now();
+      const err = await b.publish([{ envelope: envelope("x") }]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(err).toBeInstanceOf(RedisUnavailableError);
+      expect(String((err as Error).message)).toMatch(/WRONGPASS|NOAUTH|auth/i);
+      expect(await b.claim(1, { waitSeconds: 0.3 })).toEqual([]);
+      const text = [inspect(err, { depth: 10 }), String((err as Error).stack), ...lines].join("\n");
+      expect(text).not.toContain(secret);
     } finally {
       await b.stop();
     }
