@@ -73,6 +73,7 @@ interface Keys {
   dead: string;
   deadinfo: string;
   wake: string;
+  dgen: string;
 }
 
 type Arg = string | Buffer | number;
@@ -80,7 +81,7 @@ type Arg = string | Buffer | number;
 /** The scripts, as ioredis defines them on a client (EVALSHA, with EVAL on NOSCRIPT). */
 interface ScriptCommands {
   qtasksBrokerPublish(...args: Arg[]): Promise<number>;
-  qtasksBrokerClaimBuffer(...args: Arg[]): Promise<[number, ...Buffer[]]>;
+  qtasksBrokerClaimBuffer(...args: Arg[]): Promise<[number, number, ...Buffer[]]>;
   qtasksBrokerExtend(...args: Arg[]): Promise<number>;
   qtasksBrokerAck(...args: Arg[]): Promise<number>;
   qtasksBrokerRelease(...args: Arg[]): Promise<number>;
@@ -93,11 +94,11 @@ interface ScriptCommands {
 type ScriptClient = Redis & ScriptCommands;
 
 const SCRIPTS: [keyof ScriptCommands | "qtasksBrokerClaim", number, string][] = [
-  ["qtasksBrokerPublish", 5, PUBLISH],
-  ["qtasksBrokerClaim", 7, CLAIM],
+  ["qtasksBrokerPublish", 6, PUBLISH],
+  ["qtasksBrokerClaim", 8, CLAIM],
   ["qtasksBrokerExtend", 1, EXTEND],
   ["qtasksBrokerAck", 3, ACK],
-  ["qtasksBrokerRelease", 4, RELEASE],
+  ["qtasksBrokerRelease", 5, RELEASE],
   ["qtasksBrokerDeadLetter", 6, DEAD_LETTER],
   ["qtasksBrokerListDead", 3, LIST_DEAD],
   ["qtasksBrokerRedrive", 6, REDRIVE],
@@ -158,6 +159,8 @@ export class RedisBroker implements Broker, RawInjector {
   // messages do not carry them, but a reply error's command arguments could).
   private secrets: string[] = [];
   private lastError = "";
+  // The delay-schedule generation this broker has seen (-1: none yet); see the CLAIM script.
+  private seenGen = -1;
   private readonly waiters = new Set<() => void>();
   // Pending waits for a reconnect; stop() ends them.
   private readonly stopHooks = new Set<() => void>();
@@ -188,6 +191,7 @@ export class RedisBroker implements Broker, RawInjector {
 
   async start(ctx: ComponentContext): Promise<void> {
     if (this.started) return;
+    this.seenGen = -1;
     this.logger = ctx.logger.child({ component: "broker", broker: this.name });
     const prefix = this.options.prefix
       ? hasHashTag(this.options.prefix)
@@ -205,6 +209,7 @@ export class RedisBroker implements Broker, RawInjector {
       dead: k("dead"),
       deadinfo: k("deadinfo"),
       wake: k("wake"),
+      dgen: k("dgen"),
     };
     const connectionName = this.options.connectionName ?? `qtasks-broker-${ctx.appName}`;
     let main: Redis;
@@ -367,6 +372,7 @@ export class RedisBroker implements Broker, RawInjector {
         k.ready,
         k.delayed,
         k.wake,
+        k.dgen,
         delivery.token,
         t.id,
         Math.round(delay * 1000),
@@ -431,7 +437,9 @@ export class RedisBroker implements Broker, RawInjector {
 
   private async publishArgs(what: string, args: Arg[]): Promise<void> {
     const k = this.keys;
-    await this.op(what, (c) => c.qtasksBrokerPublish(k.seq, k.ready, k.delayed, k.msg, k.wake, ...args));
+    await this.op(what, (c) =>
+      c.qtasksBrokerPublish(k.seq, k.ready, k.delayed, k.msg, k.wake, k.dgen, ...args),
+    );
   }
 
   private deadLetterCall(c: ScriptClient, triples: Arg[]): Promise<number> {
@@ -494,14 +502,17 @@ export class RedisBroker implements Broker, RawInjector {
       k.dc,
       k.seq,
       k.wake,
+      k.dgen,
       max,
       Math.round(this.leaseSeconds * 1000),
       SWEEP_LIMIT,
+      this.seenGen,
     );
     const waitMs = Number(reply[0]);
+    this.seenGen = Math.max(this.seenGen, Number(reply[1]));
     const deliveries: Delivery[] = [];
     const bad: Arg[] = [];
-    for (let i = 1; i + 1 < reply.length; i += 2) {
+    for (let i = 2; i + 1 < reply.length; i += 2) {
       const token = (reply[i] as Buffer).toString("latin1");
       const raw = reply[i + 1] as Buffer;
       const t = parseToken(token)!;

@@ -35,10 +35,16 @@ local function wake(key)
   redis.call('LPUSH', key, '1')
   redis.call('LTRIM', key, 0, 0)
 end
+-- Called before adding delayed entries whose earliest due time is \`due\`: when that moves the
+-- schedule earlier, bump the generation so every idle claimer hears of it (see CLAIM).
+local function schedule_moved(delayedKey, genKey, due)
+  local first = redis.call('ZRANGE', delayedKey, 0, 0, 'WITHSCORES')
+  if #first == 0 or due < tonumber(first[2]) then redis.call('INCR', genKey) end
+end
 `;
 
 /**
- * KEYS: seq, ready, delayed, msg, wake. ARGV: n, then n triples (band, delayMs, raw).
+ * KEYS: seq, ready, delayed, msg, wake, dgen. ARGV: n, then n triples (band, delayMs, raw).
  * Ready envelopes go to the ready zset, delayed ones to the delayed zset by due time (server clock).
  * One wake token tells one blocked claimer to look (it passes the word on if more is left).
  */
@@ -48,6 +54,7 @@ local last = redis.call('INCRBY', KEYS[1], n)
 local base = last - n
 local now = nil
 local msgs, ready, delayed = {}, {}, {}
+local earliest = nil
 for i = 1, n do
   local o = 1 + (i - 1) * 3
   local band = tonumber(ARGV[o + 1])
@@ -57,6 +64,7 @@ for i = 1, n do
   msgs[#msgs + 1] = ARGV[o + 3]
   if delay > 0 then
     if not now then now = now_ms() end
+    if not earliest or now + delay < earliest then earliest = now + delay end
     delayed[#delayed + 1] = fmt(now + delay)
     delayed[#delayed + 1] = id
   else
@@ -66,22 +74,33 @@ for i = 1, n do
 end
 bulk('HSET', KEYS[4], msgs)
 if #ready > 0 then bulk('ZADD', KEYS[2], ready) end
-if #delayed > 0 then bulk('ZADD', KEYS[3], delayed) end
+if #delayed > 0 then
+  schedule_moved(KEYS[3], KEYS[6], earliest)
+  bulk('ZADD', KEYS[3], delayed)
+end
 wake(KEYS[5])
 return n
 `;
 
 /**
- * KEYS: ready, delayed, lease, msg, dc, seq, wake. ARGV: max, leaseMs, sweepLimit.
+ * KEYS: ready, delayed, lease, msg, dc, seq, wake, dgen. ARGV: max, leaseMs, sweepLimit, seenGen.
  * Moves due delayed envelopes (to the back of their priority) and expired leases (back to their
  * original place) to ready, then pops up to `max` and leases each under a new token, counting the
- * delivery. Returns {waitMs, token1, raw1, token2, raw2, ...}: waitMs is 0 when more is ready or due,
- * the time until the next delayed envelope is due, or -1 when there is none.
+ * delivery. Returns {waitMs, gen, token1, raw1, token2, raw2, ...}: waitMs is 0 when more is ready
+ * or due, the time until the next delayed envelope is due, or -1 when there is none; gen is the
+ * schedule generation.
+ *
+ * Wake-ups: one token on the wake list wakes one blocked claimer (BLPOP serves the longest-blocked
+ * first). A claimer that leaves work behind passes the token on. So does one that sees a schedule
+ * generation newer than the one it saw last (`seenGen`, -1: none yet): the chain then reaches every
+ * idle claimer once, so each re-arms its timer for a newly earlier delay, even when the claimer that
+ * got the publish's token went busy.
  */
 export const CLAIM = `${PRELUDE}
 local max = tonumber(ARGV[1])
 local leaseMs = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
+local seen = tonumber(ARGV[4])
 local now = now_ms()
 local more = false
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', fmt(now), 'LIMIT', 0, limit)
@@ -111,7 +130,8 @@ if #expired > 0 then
   if #args > 0 then bulk('ZADD', KEYS[1], args) end
   bulk('ZREM', KEYS[3], expired)
 end
-local out = {0}
+local gen = tonumber(redis.call('GET', KEYS[8]) or '0')
+local out = {0, gen}
 if max > 0 then
   local popped = redis.call('ZPOPMIN', KEYS[1], max)
   if #popped > 0 then
@@ -138,8 +158,12 @@ if redis.call('ZCARD', KEYS[1]) > 0 or more then
   wake(KEYS[7])
   out[1] = 0
 else
-  -- Nothing ready: a wake token now would only cause an empty round trip.
-  redis.call('DEL', KEYS[7])
+  if seen >= 0 and gen > seen then
+    wake(KEYS[7])
+  else
+    -- Nothing ready: a wake token now would only cause an empty round trip.
+    redis.call('DEL', KEYS[7])
+  end
   local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   if #nxt > 0 then
     out[1] = math.max(0, tonumber(nxt[2]) - now)
@@ -168,14 +192,16 @@ return 1
 `;
 
 /**
- * KEYS: lease, ready, delayed, wake. ARGV: token, id, delayMs.
+ * KEYS: lease, ready, delayed, wake, dgen. ARGV: token, id, delayMs.
  * Puts the envelope back at its original place (ahead of newer ones of its priority), or delays it.
  */
 export const RELEASE = `${PRELUDE}
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 local delay = tonumber(ARGV[3])
 if delay > 0 then
-  redis.call('ZADD', KEYS[3], fmt(now_ms() + delay), ARGV[2])
+  local due = now_ms() + delay
+  schedule_moved(KEYS[3], KEYS[5], due)
+  redis.call('ZADD', KEYS[3], fmt(due), ARGV[2])
 else
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[2])
 end

@@ -134,6 +134,31 @@ describe("RedisBroker: delays and blocking", () => {
     expect(Date.now() - t0).toBeLessThan(3000);
   });
 
+  it("a delay fires on time on an idle worker even when another worker took the publish's wake-up", async () => {
+    const k = sub();
+    // 20 s sweeps: only wake-ups and delay timers can make these claims return in time.
+    const a = await f.make({ prefix: k, sweepIntervalMs: 20_000 });
+    const c = await f.make({ prefix: k, sweepIntervalMs: 20_000 });
+    const producer = await f.make({ prefix: k });
+    const pa = a.claim(1, { waitSeconds: 10 });
+    const pc = c.claim(1, { waitSeconds: 10 });
+    await sleep(300);
+    const now = envelope("now");
+    const later = envelope("later");
+    const t0 = Date.now();
+    // One wake-up token: the first claimer takes "now" and goes busy (it does not claim again);
+    // the other must still hear of "later" and claim it on time.
+    await producer.publish([{ envelope: now }, { envelope: later, delay: 0.5 }]);
+    const first = await Promise.race([pa, pc]);
+    expect(first.map((d) => d.envelope.uuid)).toEqual([now.uuid]);
+    const [ra, rc] = await Promise.all([pa, pc]);
+    const second = ra === first ? rc : ra;
+    expect(second.map((d) => d.envelope.uuid)).toEqual([later.uuid]);
+    const elapsed = Date.now() - t0;
+    expect(elapsed).toBeGreaterThanOrEqual(490);
+    expect(elapsed).toBeLessThan(500 + 1000);
+  });
+
   it("an aborted claim returns [] promptly; stop() ends a blocked claim", async () => {
     const b = await f.make({ prefix: sub(), sweepIntervalMs: 20_000 });
     const ac = new AbortController();
@@ -333,7 +358,9 @@ describe("RedisBroker: dead letters and malformed data", () => {
     expect(await scanKeys(redis, `*${nonce}*`)).toEqual([]);
     const mine = (await scanKeys(redis, `${globEscape(k)}*`)).map((x) => x.slice(k.length)).sort();
     expect(
-      mine.every((x) => ["dead", "deadinfo", "msg", "seq", "wake", "dc", "ready", "lease"].includes(x)),
+      mine.every((x) =>
+        ["dead", "deadinfo", "msg", "seq", "wake", "dc", "ready", "lease", "delayed", "dgen"].includes(x),
+      ),
     ).toBe(true);
   });
 });
