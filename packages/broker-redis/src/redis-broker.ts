@@ -285,7 +285,7 @@ export class RedisBroker implements Broker, RawInjector {
     const args: Arg[] = [messages.length];
     for (const m of messages) {
       const priority = validatePriority(m.envelope.priority, "envelope.priority");
-      const delay = m.delay ? validateSeconds(m.delay, "delay") : 0;
+      const delay = m.delay === undefined || m.delay === 0 ? 0 : validateSeconds(m.delay, "delay");
       args.push(MAX_PRIORITY - priority, Math.round(delay * 1000), encodeEnvelope(m.envelope));
     }
     await this.publishArgs("publish", args);
@@ -364,7 +364,8 @@ export class RedisBroker implements Broker, RawInjector {
   async release(delivery: Delivery, options?: { delay?: number }): Promise<boolean> {
     const t = parseToken(delivery.token);
     if (!t) return false;
-    const delay = options?.delay ? validateSeconds(options.delay, "delay") : 0;
+    const delay =
+      options?.delay === undefined || options.delay === 0 ? 0 : validateSeconds(options.delay, "delay");
     const k = this.keys;
     const r = await this.op("release", (c) =>
       c.qtasksBrokerRelease(
