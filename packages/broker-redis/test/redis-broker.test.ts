@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { inspect } from "node:util";
-import { ConnectionError, type Delivery, NotStartedError } from "@qtasks/core";
+import { ConnectionError, type Delivery, InvalidOptionError, NotStartedError } from "@qtasks/core";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisBroker, RedisUnavailableError } from "../src";
@@ -229,6 +229,10 @@ describe("RedisBroker: leases", () => {
     const b = await f.make({ prefix: sub() });
     await b.publish([{ envelope: envelope("r") }]);
     const [d] = await b.claim(1, { waitSeconds: 0 });
+    await expect(b.release(d!, { delay: Number.NaN })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(b.publish([{ envelope: envelope("nan"), delay: Number.NaN }])).rejects.toBeInstanceOf(
+      InvalidOptionError,
+    );
     expect(await b.release(d!, { delay: 0.5 })).toBe(true);
     expect(await b.claim(1, { waitSeconds: 0 })).toEqual([]);
     expect((await b.stats()).delayed).toBe(1);
