@@ -1,9 +1,9 @@
 /**
- * Broker-only throughput and latency (no storage): `pnpm --filter @qtasks/broker-redis bench`.
+ * Broker throughput and latency (no storage but MemoryStorage): `pnpm --filter @qtasks/broker-redis bench`.
  * Uses REDIS_URL (default local) and a random prefix it deletes afterwards.
  */
 import { randomUUID } from "node:crypto";
-import { type Delivery, silentLogger, type TaskEnvelope } from "@qtasks/core";
+import { type Delivery, MemoryStorage, QueueTasks, silentLogger, type TaskEnvelope } from "@qtasks/core";
 import { Redis } from "ioredis";
 import { RedisBroker } from "../src";
 
@@ -134,6 +134,30 @@ async function latency(rate = 500, seconds = 5): Promise<{ p50: number; p99: num
   });
 }
 
+/** Through the real worker: QueueTasks + MemoryStorage + RedisBroker, concurrency 50, no-op tasks. */
+async function appDrain(): Promise<number> {
+  return withBroker(async (_b, prefix) => {
+    const app = new QueueTasks({
+      name: "bench",
+      broker: new RedisBroker({ url, prefix }),
+      storage: new MemoryStorage(),
+      logger: silentLogger,
+      config: { maxTasksProcess: 50 },
+    });
+    const noop = app.task({ name: "noop" }, () => undefined);
+    await app.connect();
+    const handles = [];
+    for (let i = 0; i < N; i += 1000)
+      handles.push(...(await noop.addTasks(Array.from({ length: 1000 }, () => [] as []))));
+    const t0 = performance.now();
+    await app.start();
+    await Promise.all(handles.map((h) => h.result({ timeout: 120 })));
+    const rate = N / ((performance.now() - t0) / 1000);
+    await app.stop();
+    return rate;
+  });
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const res: Record<string, string> = {};
@@ -150,5 +174,6 @@ const take = async (name: string, fn: () => Promise<number>) => {
 await take("single publish", singlePublish);
 await take("bulk publish (1000 per call)", bulkPublish);
 await take("drain, concurrency 50 (claim + ack)", () => drain(50));
+await take("QueueTasks drain, concurrency 50 (MemoryStorage)", appDrain);
 const l = await latency();
 console.log(`publish -> claim at 500/s: p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms`);
