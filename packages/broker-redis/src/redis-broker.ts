@@ -20,7 +20,7 @@ import {
   validatePriority,
   validateSeconds,
 } from "@qtasks/core";
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { RedisBrokerCommandError, RedisUnavailableError } from "./errors";
 import { ACK, CLAIM, DEAD_LETTER, EXTEND, LIST_DEAD, PUBLISH, REDRIVE, RELEASE, STATS } from "./scripts";
 
@@ -30,10 +30,10 @@ export interface RedisBrokerOptions {
   /** ioredis options for the connections the broker creates (merged over the URL). */
   redis?: RedisOptions;
   /**
-   * An existing ioredis client. The broker runs its commands on it and never closes it; it still
-   * creates (and closes) one duplicate connection of its own for blocking waits.
+   * An existing ioredis client, standalone (`Redis`) or `Cluster`. The broker runs its commands on it
+   * and never closes it; it still creates (and closes) one duplicate of its own for blocking waits.
    */
-  client?: Redis;
+  client?: Redis | Cluster;
   /**
    * Key prefix. Default `qtasks:{<appName>}:broker:`. A prefix without a Redis Cluster hash tag gets
    * `{<appName>}:` appended, so all keys of the queue always share one slot.
@@ -91,7 +91,9 @@ interface ScriptCommands {
   qtasksBrokerStats(...args: Arg[]): Promise<number[]>;
 }
 
-type ScriptClient = Redis & ScriptCommands;
+/** A standalone or cluster client: the broker uses only what both offer. */
+type AnyClient = Redis | Cluster;
+type ScriptClient = AnyClient & ScriptCommands;
 
 const SCRIPTS: [keyof ScriptCommands | "qtasksBrokerClaim", number, string][] = [
   ["qtasksBrokerPublish", 6, PUBLISH],
@@ -151,7 +153,7 @@ export class RedisBroker implements Broker, RawInjector {
   private started = false;
   private logger: Logger = silentLogger;
   private main: ScriptClient | undefined;
-  private blocking: Redis | undefined;
+  private blocking: AnyClient | undefined;
   private ownsMain = false;
   private keys!: Keys;
   private where = "";
@@ -164,7 +166,7 @@ export class RedisBroker implements Broker, RawInjector {
   private readonly waiters = new Set<() => void>();
   // Pending waits for a reconnect; stop() ends them.
   private readonly stopHooks = new Set<() => void>();
-  private readonly readyHooks = new Map<Redis, Set<() => void>>();
+  private readonly readyHooks = new Map<AnyClient, Set<() => void>>();
   private unwatch: (() => void)[] = [];
   private blockLoopRunning = false;
   private mainDown = false;
@@ -212,14 +214,19 @@ export class RedisBroker implements Broker, RawInjector {
       dgen: k("dgen"),
     };
     const connectionName = this.options.connectionName ?? `qtasks-broker-${ctx.appName}`;
-    let main: Redis;
+    let main: AnyClient;
     if (this.options.client) {
       main = this.options.client;
       this.ownsMain = false;
       // A lazy client (lazyConnect) would otherwise wait forever for a first command.
       if (main.status === "wait") main.connect().catch(() => undefined);
-      this.where = `${main.options.host ?? "?"}:${main.options.port ?? "?"}`;
-      this.secrets = secretsOf(undefined, main.options.password);
+      if (main instanceof Cluster) {
+        this.where = "Redis Cluster";
+        this.secrets = secretsOf(undefined, main.options.redisOptions?.password);
+      } else {
+        this.where = `${main.options.host ?? "?"}:${main.options.port ?? "?"}`;
+        this.secrets = secretsOf(undefined, main.options.password);
+      }
     } else {
       const url = this.options.url ?? process.env.REDIS_URL ?? DEFAULT_URL;
       this.where = maskUrl(url);
@@ -237,14 +244,28 @@ export class RedisBroker implements Broker, RawInjector {
     }
     for (const [name, numberOfKeys, lua] of SCRIPTS) main.defineCommand(name, { numberOfKeys, lua });
     this.main = main as ScriptClient;
-    this.blocking = main.duplicate({
-      connectionName: `${this.options.client ? connectionName : (main.options.connectionName ?? connectionName)}:block`,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: backoff,
-      enableAutoPipelining: false,
-      lazyConnect: false,
-    });
+    const blockName = `${main instanceof Redis && !this.options.client ? (main.options.connectionName ?? connectionName) : connectionName}:block`;
+    this.blocking =
+      main instanceof Cluster
+        ? main.duplicate(undefined, {
+            enableOfflineQueue: false,
+            clusterRetryStrategy: backoff,
+            enableAutoPipelining: false,
+            lazyConnect: false,
+            redisOptions: {
+              ...main.options.redisOptions,
+              connectionName: blockName,
+              maxRetriesPerRequest: 0,
+            },
+          })
+        : main.duplicate({
+            connectionName: blockName,
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            retryStrategy: backoff,
+            enableAutoPipelining: false,
+            lazyConnect: false,
+          });
     this.watch(main, "main");
     this.watch(this.blocking, "blocking");
     this.started = true;
@@ -609,7 +630,7 @@ export class RedisBroker implements Broker, RawInjector {
   }
 
   /** Resolves true once `client` is ready, false after `ms` (or on abort / stop). */
-  private waitReady(client: Redis, ms: number, signal?: AbortSignal): Promise<boolean> {
+  private waitReady(client: AnyClient, ms: number, signal?: AbortSignal): Promise<boolean> {
     if (client.status === "ready") return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       let hooks = this.readyHooks.get(client);
@@ -633,7 +654,7 @@ export class RedisBroker implements Broker, RawInjector {
     });
   }
 
-  private watch(client: Redis, role: "main" | "blocking"): void {
+  private watch(client: AnyClient, role: "main" | "blocking"): void {
     const onError = (error: unknown) => this.noteDown(role, error);
     const onReady = () => {
       const wasDown = role === "main" ? this.mainDown : this.blockingDown;
