@@ -368,8 +368,10 @@ export class RedisBroker implements Broker, RawInjector {
   async extendLease(delivery: Delivery): Promise<boolean> {
     const t = parseToken(delivery.token);
     if (!t) return false;
-    const r = await this.op("extendLease", (c) =>
-      c.qtasksBrokerExtend(this.keys.lease, delivery.token, Math.round(this.leaseSeconds * 1000)),
+    const r = await this.op(
+      "extendLease",
+      (c) => c.qtasksBrokerExtend(this.keys.lease, delivery.token, Math.round(this.leaseSeconds * 1000)),
+      true,
     );
     return r === 1;
   }
@@ -378,7 +380,11 @@ export class RedisBroker implements Broker, RawInjector {
     const t = parseToken(delivery.token);
     if (!t) return false;
     const k = this.keys;
-    const r = await this.op("ack", (c) => c.qtasksBrokerAck(k.lease, k.msg, k.dc, delivery.token, t.id));
+    const r = await this.op(
+      "ack",
+      (c) => c.qtasksBrokerAck(k.lease, k.msg, k.dc, delivery.token, t.id),
+      true,
+    );
     return r === 1;
   }
 
@@ -388,17 +394,20 @@ export class RedisBroker implements Broker, RawInjector {
     const delay =
       options?.delay === undefined || options.delay === 0 ? 0 : validateSeconds(options.delay, "delay");
     const k = this.keys;
-    const r = await this.op("release", (c) =>
-      c.qtasksBrokerRelease(
-        k.lease,
-        k.ready,
-        k.delayed,
-        k.wake,
-        k.dgen,
-        delivery.token,
-        t.id,
-        Math.round(delay * 1000),
-      ),
+    const r = await this.op(
+      "release",
+      (c) =>
+        c.qtasksBrokerRelease(
+          k.lease,
+          k.ready,
+          k.delayed,
+          k.wake,
+          k.dgen,
+          delivery.token,
+          t.id,
+          Math.round(delay * 1000),
+        ),
+      true,
     );
     return r === 1;
   }
@@ -407,7 +416,7 @@ export class RedisBroker implements Broker, RawInjector {
     const t = parseToken(delivery.token);
     if (!t) return false;
     const info = `e${JSON.stringify({ reason: String(reason), at: Date.now() })}`;
-    const r = await this.op("deadLetter", (c) => this.deadLetterCall(c, [delivery.token, t.id, info]));
+    const r = await this.op("deadLetter", (c) => this.deadLetterCall(c, [delivery.token, t.id, info]), true);
     return r === 1;
   }
 
@@ -444,7 +453,7 @@ export class RedisBroker implements Broker, RawInjector {
 
   async stats(): Promise<BrokerStats> {
     const k = this.keys;
-    const r = await this.op("stats", (c) => c.qtasksBrokerStats(k.ready, k.delayed, k.lease, k.dead));
+    const r = await this.op("stats", (c) => c.qtasksBrokerStats(k.ready, k.delayed, k.lease, k.dead), true);
     const ready: Record<number, number> = {};
     for (let i = 3; i + 1 < r.length; i += 2) ready[MAX_PRIORITY - Number(r[i])] = Number(r[i + 1]);
     return { ready, delayed: Number(r[0]), inFlight: Number(r[1]), deadLetters: Number(r[2]) };
@@ -472,41 +481,51 @@ export class RedisBroker implements Broker, RawInjector {
   /**
    * One-shot operation with a deadline: waits for the connection (a reconnect in progress is not a
    * failure), then runs `fn`; no answer in `commandTimeoutMs` rejects with `RedisUnavailableError`.
+   * With `retry`, a command lost with its connection is sent again once the connection is back
+   * (within the same deadline): for the lease operations, whose second run is harmless (a repeat
+   * finds the token gone and answers `false`). `publish` is never repeated: it fails fast instead.
    */
-  private async op<T>(what: string, fn: (c: ScriptClient) => Promise<T>): Promise<T> {
+  private async op<T>(what: string, fn: (c: ScriptClient) => Promise<T>, retry = false): Promise<T> {
     const c = this.client(what);
     const deadline = Date.now() + this.commandTimeoutMs;
-    if (c.status !== "ready" && !(await this.waitReady(c, this.commandTimeoutMs))) {
-      const last = this.lastError ? ` (last error: ${this.lastError})` : "";
-      throw new RedisUnavailableError(
-        `${what}: no connection to Redis at ${this.where} within ${this.commandTimeoutMs} ms${last}`,
-      );
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new RedisUnavailableError(
-              `${what}: Redis at ${this.where} did not answer within ${this.commandTimeoutMs} ms`,
+    for (;;) {
+      if (c.status !== "ready" && !(await this.waitReady(c, Math.max(1, deadline - Date.now())))) {
+        const last = this.lastError ? ` (last error: ${this.lastError})` : "";
+        throw new RedisUnavailableError(
+          `${what}: no connection to Redis at ${this.where} within ${this.commandTimeoutMs} ms${last}`,
+        );
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new RedisUnavailableError(
+                `${what}: Redis at ${this.where} did not answer within ${this.commandTimeoutMs} ms`,
+              ),
             ),
-          ),
-        Math.max(1, deadline - Date.now()),
-      );
-    });
-    try {
-      return await Promise.race([fn(c), timeout]);
-    } catch (error) {
-      if (error instanceof QTasksError) throw error;
-      if (isReplyError(error))
-        throw new RedisBrokerCommandError(`${what} failed: ${this.scrub(errorText(error))}`, {
+          Math.max(1, deadline - Date.now()),
+        );
+      });
+      try {
+        return await Promise.race([fn(c), timeout]);
+      } catch (error) {
+        if (error instanceof QTasksError) throw error;
+        if (isReplyError(error))
+          throw new RedisBrokerCommandError(`${what} failed: ${this.scrub(errorText(error))}`, {
+            cause: this.safeError(error),
+          });
+        if (retry && this.started && Date.now() < deadline) {
+          // Give the client a moment to notice the loss (status leaves "ready") before resending.
+          await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+          continue;
+        }
+        throw new RedisUnavailableError(`${what}: connection to Redis at ${this.where} failed`, {
           cause: this.safeError(error),
         });
-      throw new RedisUnavailableError(`${what}: connection to Redis at ${this.where} failed`, {
-        cause: this.safeError(error),
-      });
-    } finally {
-      clearTimeout(timer);
+      } finally {
+        clearTimeout(timer);
+      }
     }
   }
 
@@ -703,8 +722,10 @@ export class RedisBroker implements Broker, RawInjector {
 
   private async deadPage(offset: number, count: number): Promise<{ id: string; letter: DeadLetter }[]> {
     const k = this.keys;
-    const rows = await this.op("listDeadLetters", (c) =>
-      c.qtasksBrokerListDead(k.dead, k.deadinfo, k.msg, offset, count),
+    const rows = await this.op(
+      "listDeadLetters",
+      (c) => c.qtasksBrokerListDead(k.dead, k.deadinfo, k.msg, offset, count),
+      true,
     );
     const out: { id: string; letter: DeadLetter }[] = [];
     for (let i = 0; i + 2 < rows.length; i += 3) {
