@@ -7,14 +7,13 @@ import { describeBrokerContract } from "@qtasks/test-suite";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisBroker } from "../src";
-import { ctx, envelope, sleep } from "./helpers";
+import { ctx, envelope, freeRedisPort, sleep } from "./helpers";
 
 const run = promisify(execFile);
 
 // A three-master Redis Cluster of this file's own, on private ports, torn down afterwards: every
 // script must find all of its keys in one slot, or Redis answers CROSSSLOT.
-const base = 17000 + Math.floor(Math.random() * 2000) * 3;
-const ports = [base, base + 1, base + 2];
+let ports: number[] = [];
 const dir = mkdtempSync(join(tmpdir(), "qtasks-broker-cluster-"));
 const procs: ChildProcess[] = [];
 const clients: Cluster[] = [];
@@ -45,6 +44,8 @@ async function clusterOk(port: number): Promise<boolean> {
 }
 
 beforeAll(async () => {
+  const base = await freeRedisPort(20000, 29000, 3);
+  ports = [base, base + 1, base + 2];
   for (const port of ports) {
     const d = join(dir, String(port));
     await run("mkdir", ["-p", d]);
