@@ -1,0 +1,10 @@
+import { defineProject } from "vitest/config";
+
+export default defineProject({
+  test: {
+    name: "cli",
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60000,
+    hookTimeout: 60000,
+  },
+});
