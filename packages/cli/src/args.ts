@@ -93,7 +93,9 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
       break;
     }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(verb)} (expected one of: ${COMMANDS.join(", ")})`);
+      throw new UsageError(
+        `unknown command ${JSON.stringify(verb)} (expected one of: ${COMMANDS.join(", ")})`,
+      );
   }
 
   for (const [flag, commands] of Object.entries(ONLY_FOR)) {

@@ -43,6 +43,7 @@ export function query<T>(app: QueueTasks, seconds: number, run: () => Promise<T>
   return within(
     run(),
     Math.max(seconds, 5),
-    () => new UnreachableError(`the services did not answer within ${Math.max(seconds, 5)}s (${services(app)})`),
+    () =>
+      new UnreachableError(`the services did not answer within ${Math.max(seconds, 5)}s (${services(app)})`),
   );
 }

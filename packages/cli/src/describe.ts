@@ -17,7 +17,9 @@ const URL_KEYS = ["url", "connectionUrl", "connectionString", "displayUrl"] as c
 export function describeComponent(component: unknown): ComponentInfo {
   const c = (component ?? {}) as Record<string, unknown>;
   const name = typeof c.name === "string" && c.name ? c.name : (c.constructor?.name ?? "unknown");
-  const sources = [c, c.options, c.config].filter((s): s is Record<string, unknown> => !!s && typeof s === "object");
+  const sources = [c, c.options, c.config].filter(
+    (s): s is Record<string, unknown> => !!s && typeof s === "object",
+  );
   for (const source of sources)
     for (const key of URL_KEYS) {
       let value: unknown;

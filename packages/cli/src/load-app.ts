@@ -2,7 +2,13 @@ import { existsSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { QueueTasks } from "@qtasks/core";
-import { AppExportMissingError, AppFileMissingError, AppLoadError, isUnreachable, UnreachableError } from "./errors";
+import {
+  AppExportMissingError,
+  AppFileMissingError,
+  AppLoadError,
+  isUnreachable,
+  UnreachableError,
+} from "./errors";
 
 /** `path[#export|:export]`, split. */
 export interface AppSpec {
@@ -78,7 +84,8 @@ export async function loadApp(spec: string, cwd = process.cwd()): Promise<Loaded
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (error) {
     // The module may connect (or enqueue) at import time.
-    if (isUnreachable(error)) throw new UnreachableError(`app file ${file}: a service could not be reached`, error);
+    if (isUnreachable(error))
+      throw new UnreachableError(`app file ${file}: a service could not be reached`, error);
     throw new AppLoadError(file, error);
   }
   const picked = pickExport(mod, exportName, file);

@@ -9,7 +9,8 @@ type InspectCommand = Extract<Command, { name: "inspect" }>;
 
 /** `qtasks inspect <uuid>`: one task record, as text or `--json`. */
 export async function inspectCommand(cmd: InspectCommand, io: CliIo): Promise<number> {
-  if (!isUuid(cmd.uuid)) throw new UsageError(`not a task uuid: ${JSON.stringify(String(cmd.uuid).slice(0, 80))}`);
+  if (!isUuid(cmd.uuid))
+    throw new UsageError(`not a task uuid: ${JSON.stringify(String(cmd.uuid).slice(0, 80))}`);
   const record = await withConnectedApp(cmd, io, (app) =>
     query(app, cmd.connectTimeout, () => app.get(cmd.uuid)),
   );

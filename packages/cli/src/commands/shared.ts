@@ -26,11 +26,16 @@ export async function withConnectedApp<T>(
   fn: (app: QueueTasks) => Promise<T>,
 ): Promise<T> {
   const { app } = await loadWithLogging(options, io, "warn");
+  let connected = false;
   try {
     await connectApp(app, options.connectTimeout);
+    connected = true;
     return await fn(app);
   } finally {
-    // A query command owns no work: a slow close must not hold the shell.
-    await within(app.stop({ timeout: 0 }), 5, () => new Error("stop timed out")).catch(() => {});
+    // A query command owns no work: a slow close must not hold the shell (and a connection that
+    // never came up may never settle).
+    await within(app.stop({ timeout: 0 }), connected ? 5 : 1, () => new Error("stop timed out")).catch(
+      () => {},
+    );
   }
 }
