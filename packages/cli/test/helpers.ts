@@ -108,6 +108,7 @@ export async function runCli(
 export const STACK_FRAME = /^\s+at .+/m;
 
 /** The JSON document a `--json` command printed (the fixture's EVENT lines left out). */
+// biome-ignore lint/suspicious/noExplicitAny: the tests assert the shape of the parsed JSON
 export function jsonOut(stdout: string): any {
   return JSON.parse(
     stdout
