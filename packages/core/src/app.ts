@@ -14,7 +14,7 @@ import type {
 } from "./contracts/task";
 import type { WorkerStopOptions } from "./contracts/worker";
 import { isUuid } from "./envelope";
-import { InvalidOptionError, NotStartedError, QTasksError } from "./errors";
+import { DuplicateTaskError, InvalidOptionError, NotStartedError, QTasksError } from "./errors";
 import { type QueueTasksEvents, TypedEmitter } from "./events";
 import { TaskHandle, type WaitHooks } from "./handle";
 import { newUuid } from "./ids";
@@ -23,8 +23,8 @@ import { MemoryBroker } from "./memory/memory-broker";
 import { MemoryGlobalConfig } from "./memory/memory-global-config";
 import { MemoryStorage } from "./memory/memory-storage";
 import { createTaskFactory, TaskRegistry } from "./registry";
-import { forgetApp, lookupSharedTask, rememberApp, sharedTasks } from "./shared-task";
-import type { AnyTask, TaskArgs, TaskEnqueuer, TaskFactory, TaskResult } from "./task";
+import { forgetApp, lookupSharedTask, rememberApp, type SharedTaskHost, sharedTasks } from "./shared-task";
+import type { AnyTask, TaskArgs, TaskFactory, TaskResult } from "./task";
 import {
   encodeJson,
   validateAppName,
@@ -85,7 +85,7 @@ const DEFAULT_CONFIG: QueueTasksConfig = {
  * it with no services; pass real ones for production. Clients connect lazily on the first
  * `addTask`; `start()` also starts a worker.
  */
-export class QueueTasks implements TaskEnqueuer {
+export class QueueTasks implements SharedTaskHost {
   readonly name: string;
   readonly broker: Broker;
   readonly storage: Storage;
@@ -139,7 +139,8 @@ export class QueueTasks implements TaskEnqueuer {
     }
   }
 
-  /** App-wide middleware around every task (its `before` runs first, its `after` first). */
+  /** App-wide middleware around every task: its `before` runs before the task's own, its `after`
+   * after them. */
   addMiddleware(middleware: Middleware): void {
     if (middleware.before) this.middlewaresBefore.push(middleware);
     if (middleware.after) this.middlewaresAfter.push(middleware);
@@ -459,9 +460,14 @@ export class QueueTasks implements TaskEnqueuer {
         });
   }
 
+  /** @internal whether this app registered a task of that name itself (not a shared one). */
+  hasOwnTask(name: string): boolean {
+    return this.registry.has(name);
+  }
+
   private assertFreeName(task: AnyTask): void {
-    const mine = this.registry.get(task.taskName);
-    if (mine && mine !== task) this.registry.register(task); // throws DuplicateTaskError naming both
+    const mine = this.registry.get(task.taskName) ?? lookupSharedTask(task.taskName);
+    if (mine && mine !== task) throw new DuplicateTaskError(task.taskName, mine.origin, task.origin);
   }
 
   private workerHost() {

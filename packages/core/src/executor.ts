@@ -128,8 +128,8 @@ export class DefaultExecutor implements Executor {
     return undefined;
   }
 
-  /** Retry when retries are left and the error matches `retryOnExc` (any error when it is empty).
-   * Timeouts and cancellations are not retried unless listed. */
+  /** Retry when retries are left and the error matches `retryOnExc` (any error when it is empty;
+   * a `TaskTimeoutError` is an error like any other). Cancellations never reach this. */
   protected shouldRetry(error: unknown): boolean {
     const { task, retries } = this.request;
     if (retries >= task.retry) return false;

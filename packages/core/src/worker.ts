@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { createTaskSelf, RunContext } from "./context";
+import { createTaskSelf, RunContext, type RunScope } from "./context";
 import type { Broker, Delivery } from "./contracts/broker";
 import type { ComponentMap, QueueTasksConfig } from "./contracts/context";
 import type { GlobalConfig } from "./contracts/global-config";
@@ -69,6 +69,7 @@ export class DefaultWorker implements Worker {
   private slotWaiter: (() => void) | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date();
   private readonly log: Logger;
   private readonly components: Partial<ComponentMap>;
@@ -108,6 +109,11 @@ export class DefaultWorker implements Worker {
     await this.heartbeat();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.host.config.heartbeatInterval * 1000);
     this.heartbeatTimer.unref();
+    const retention = this.host.config.retention;
+    if (retention) {
+      this.retentionTimer = setInterval(() => void this.purge(), (retention.intervalSeconds ?? 60) * 1000);
+      this.retentionTimer.unref();
+    }
     for (const p of this.host.plugins) await this.hook(p, "onWorkerStart", () => p.onWorkerStart?.());
     this.loop = this.claimLoop();
     this.host.events.emit("worker:start", { workerId: this.id, concurrency: this.concurrency });
@@ -149,6 +155,7 @@ export class DefaultWorker implements Worker {
     }
     clearInterval(this.leaseTimer);
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.retentionTimer);
     await this.host.globalConfig.unregister(this.id).catch(() => {});
     for (const p of this.host.plugins) await this.hook(p, "onWorkerStop", () => p.onWorkerStop?.());
     this.host.events.emit("worker:stop", { workerId: this.id, released });
@@ -268,7 +275,7 @@ export class DefaultWorker implements Worker {
     }
 
     const taskLog = host.logger.child({ task: env.taskName, uuid: env.uuid });
-    const ctx = new RunContext({
+    const scope: RunScope = {
       uuid: env.uuid,
       taskName: env.taskName,
       attempt,
@@ -282,18 +289,9 @@ export class DefaultWorker implements Worker {
           enter: () => this.enterWait(run),
           exit: () => this.exitWait(run),
         }),
-    });
-    const self = createTaskSelf(task, ctx, {
-      uuid: env.uuid,
-      taskName: env.taskName,
-      attempt,
-      controller: run.controller,
-      logger: taskLog,
-      storage: host.storage,
-      config: host.config,
-      components: this.components,
-      enqueueChild: () => Promise.reject(new Error("unreachable")),
-    });
+    };
+    const ctx = new RunContext(scope);
+    const self = createTaskSelf(task, ctx, scope);
 
     for (const p of host.plugins) await this.hook(p, "onTaskStart", () => p.onTaskStart?.(ctx));
     if (host.events.has("task:start"))
@@ -323,7 +321,8 @@ export class DefaultWorker implements Worker {
         self,
         ctx,
         middlewaresBefore: [...host.middlewaresBefore, ...task.middlewaresBefore],
-        middlewaresAfter: [...host.middlewaresAfter, ...task.middlewaresAfter],
+        // App-wide middleware wraps the task's: its before runs first and its after last.
+        middlewaresAfter: [...task.middlewaresAfter, ...host.middlewaresAfter],
         signal: run.controller.signal,
         emitOutput: async (value) => {
           encodeJson(value, "generator output", host.config.maxResultBytes);
@@ -459,6 +458,25 @@ export class DefaultWorker implements Worker {
   private exitWait(run: Run): void {
     if (!this.runs.has(run)) return;
     if (--run.waiting === 0) this.busy++;
+  }
+
+  /** One retention pass: purge in batches until a batch comes back short. */
+  async purge(): Promise<number> {
+    const retention = this.host.config.retention;
+    if (!retention) return 0;
+    const limit = retention.batchSize ?? 1000;
+    let total = 0;
+    try {
+      for (;;) {
+        const n = await this.host.storage.purge({ olderThanSeconds: retention.olderThanSeconds, limit });
+        total += n;
+        if (n < limit || this.stopping) break;
+      }
+      if (total > 0) this.log.debug("retention purged records", { count: total });
+    } catch (error) {
+      this.log.warn("retention purge failed", { error: errorText(error) });
+    }
+    return total;
   }
 
   private async heartbeat(): Promise<void> {
