@@ -8,19 +8,30 @@ export interface ComponentInfo {
 }
 
 /** Property names adapters commonly use for their connection URL (read only, never logged raw). */
-const URL_KEYS = ["url", "connectionUrl", "connectionString", "displayUrl"] as const;
+const URL_KEYS = ["url", "connectionUrl", "connectionString", "displayUrl", "where"] as const;
+
+/** The env var each first-party adapter reads when its options name no URL (see DESIGN.md). */
+const CONVENTIONAL_ENV: Record<string, string> = {
+  redis: "REDIS_URL",
+  postgres: "DATABASE_URL",
+  postgresql: "DATABASE_URL",
+  rabbitmq: "AMQP_URL",
+  amqp: "AMQP_URL",
+};
 
 /**
- * Names a component for humans: its `name` and, where it exposes one, its connection URL masked.
- * The contracts only promise `name`, so anything else is looked up by shape.
+ * Names a component for humans: its `name` and, where it can be told, where it connects (masked).
+ * The contracts only promise `name`, so the rest is looked up by shape: a URL property on the
+ * component or its options; else, for an adapter built without a client, the conventional env var
+ * it reads (or "local default").
  */
-export function describeComponent(component: unknown): ComponentInfo {
+export function describeComponent(component: unknown, env: NodeJS.ProcessEnv = process.env): ComponentInfo {
   const c = (component ?? {}) as Record<string, unknown>;
   const name = typeof c.name === "string" && c.name ? c.name : (c.constructor?.name ?? "unknown");
-  const sources = [c, c.options, c.config].filter(
+  const options = [c.options, c.config].find(
     (s): s is Record<string, unknown> => !!s && typeof s === "object",
   );
-  for (const source of sources)
+  for (const source of options ? [c, options] : [c])
     for (const key of URL_KEYS) {
       let value: unknown;
       try {
@@ -30,6 +41,13 @@ export function describeComponent(component: unknown): ComponentInfo {
       }
       if (typeof value === "string" && value.includes("://")) return { name, url: maskUrl(value) };
     }
+  const envVar = CONVENTIONAL_ENV[name];
+  if (envVar) {
+    if (options && options.client !== undefined && options.client !== null)
+      return { name, url: "given client" };
+    const fromEnv = env[envVar];
+    return { name, url: fromEnv ? maskUrl(fromEnv) : "local default" };
+  }
   return { name };
 }
 
