@@ -57,9 +57,9 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
-    // parseArgs messages are clear but long; keep their first sentence.
+    // parseArgs messages are clear but span lines; the CLI prints one line.
     const text = error instanceof Error ? error.message : String(error);
-    throw new UsageError(text.split(/\.\s/)[0]!.replace(/\.$/, ""));
+    throw new UsageError(text.replace(/\s*\n\s*/g, " ").replace(/\.$/, ""));
   }
   const { values, positionals } = parsed;
   const [verb, ...rest] = positionals;
