@@ -18,17 +18,15 @@ export interface AppSpec {
 
 const IDENT = /^[A-Za-z_$][\w$]*$/;
 
-/** Splits an app spec at `#` or at the last `:` followed by an identifier (not a drive letter). */
+/**
+ * Splits an app spec at the last `#` or `:` followed by an identifier (`./app.ts#shop`,
+ * `./app.ts:shop`). Anything else stays part of the path (`C:\\app.ts`, `./c#/app.ts`).
+ */
 export function parseAppSpec(spec: string): AppSpec {
-  const hash = spec.lastIndexOf("#");
-  if (hash > 0) {
-    const exportName = spec.slice(hash + 1);
-    return exportName ? { file: spec.slice(0, hash), exportName } : { file: spec.slice(0, hash) };
-  }
-  const colon = spec.lastIndexOf(":");
-  // `C:\app.ts` is a Windows path, not export `\app.ts` of file `C`.
-  if (colon > 1 && IDENT.test(spec.slice(colon + 1)))
-    return { file: spec.slice(0, colon), exportName: spec.slice(colon + 1) };
+  const at = Math.max(spec.lastIndexOf("#"), spec.lastIndexOf(":"));
+  const exportName = spec.slice(at + 1);
+  // `C:` alone is a Windows drive, not file `C`.
+  if (at > 1 && IDENT.test(exportName)) return { file: spec.slice(0, at), exportName };
   return { file: spec };
 }
 
@@ -74,9 +72,12 @@ export interface LoadedApp {
  * the named export, else `app`, else `default`, else the only QueueTasks app among the exports.
  */
 export async function loadApp(spec: string, cwd = process.cwd()): Promise<LoadedApp> {
-  const { file, exportName } = parseAppSpec(spec);
-  const path = isAbsolute(file) ? file : resolve(cwd, file);
-  if (!existsSync(path) || !statSync(path).isFile()) throw new AppFileMissingError(file);
+  const isFile = (p: string) => existsSync(p) && statSync(p).isFile();
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
+  // A file whose name really ends in `#name` or `:name` wins over the export syntax.
+  const { file, exportName } = isFile(abs(spec)) ? { file: spec, exportName: undefined } : parseAppSpec(spec);
+  const path = abs(file);
+  if (!isFile(path)) throw new AppFileMissingError(file);
 
   await registerTsx();
   let mod: Record<string, unknown>;

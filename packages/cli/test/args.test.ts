@@ -88,13 +88,15 @@ describe("parseCommand", () => {
 });
 
 describe("parseAppSpec", () => {
-  it("splits at # or at a trailing :identifier, but not at a Windows drive", () => {
+  it("splits at a trailing #identifier or :identifier, nowhere else", () => {
     expect(parseAppSpec("./src/app.ts")).toEqual({ file: "./src/app.ts" });
     expect(parseAppSpec("./src/app.ts#shop")).toEqual({ file: "./src/app.ts", exportName: "shop" });
     expect(parseAppSpec("./src/app.ts:shop")).toEqual({ file: "./src/app.ts", exportName: "shop" });
     expect(parseAppSpec("C:\\work\\app.ts")).toEqual({ file: "C:\\work\\app.ts" });
     expect(parseAppSpec("C:\\work\\app.ts:shop")).toEqual({ file: "C:\\work\\app.ts", exportName: "shop" });
     expect(parseAppSpec("./a:b/app.ts")).toEqual({ file: "./a:b/app.ts" });
+    expect(parseAppSpec("./c#/app.ts")).toEqual({ file: "./c#/app.ts" });
+    expect(parseAppSpec("./app.ts#")).toEqual({ file: "./app.ts#" });
   });
 });
 

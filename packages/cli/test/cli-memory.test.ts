@@ -101,6 +101,14 @@ describe("picking the app export", () => {
       expect(JSON.parse(r.stdout).app).toBe("beta");
     }
   });
+  it("loads a CommonJS TypeScript app (module.exports) built on core's CJS build", async () => {
+    const cli = new Cli(["run", "--app", fixture("cjs-app.cts")], { FIXTURE_ENQUEUE_ADD: "1" });
+    await cli.waitForEvents("task:success", 1);
+    expect(cli.events("task:success")[0]?.payload.returning).toBe(42);
+    expect(cli.stderr).toMatch(/qtasks run app=cjs-app export=default /);
+    cli.kill("SIGTERM");
+    expect((await cli.exited).code).toBe(0);
+  });
 });
 
 describe("run on the in-memory default", () => {
