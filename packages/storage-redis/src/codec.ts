@@ -15,7 +15,8 @@ export function toJson(value: unknown, what: string): string {
       cause: err,
     });
   }
-  if (text === undefined) throw new UnstorableValueError(`The ${what} cannot be stored as JSON (${typeof value})`);
+  if (text === undefined)
+    throw new UnstorableValueError(`The ${what} cannot be stored as JSON (${typeof value})`);
   return text;
 }
 
@@ -71,7 +72,12 @@ export function outcomeFields(o: FinalOutcome): string[] {
     case "cancel":
       return ["cancelReason", toJson(o.cancelReason, "cancel reason")];
     case "retry": {
-      const f = ["traceback", toJson(o.traceback, "traceback"), "retryUuid", toJson(o.retryUuid, "retry uuid")];
+      const f = [
+        "traceback",
+        toJson(o.traceback, "traceback"),
+        "retryUuid",
+        toJson(o.retryUuid, "retry uuid"),
+      ];
       if (o.errorName) f.push("errorName", toJson(o.errorName, "error name"));
       return f;
     }

@@ -47,10 +47,15 @@ export class RedisGlobalConfig implements GlobalConfig {
     if (!("qtasksListWorkers" in client)) client.defineCommand("qtasksListWorkers", { lua: LIST_WORKERS });
     if (owned) attachErrorLog(client, ctx.logger.child({ component: COMPONENT }), "global config");
     try {
-      await withDeadline(COMPONENT, `connect to ${describeTarget(this.options, client)}`, this.timeoutMs, async () => {
-        if (client.status === "wait") await client.connect();
-        await client.ping();
-      });
+      await withDeadline(
+        COMPONENT,
+        `connect to ${describeTarget(this.options, client)}`,
+        this.timeoutMs,
+        async () => {
+          if (client.status === "wait") await client.connect();
+          await client.ping();
+        },
+      );
     } catch (err) {
       if (owned) client.disconnect();
       throw err;
@@ -93,7 +98,9 @@ export class RedisGlobalConfig implements GlobalConfig {
 
   async unregister(workerId: string): Promise<void> {
     const { keys, client } = this.ready();
-    await this.run("unregister", () => client.multi().zrem(keys.workers, workerId).hdel(keys.infos, workerId).exec());
+    await this.run("unregister", () =>
+      client.multi().zrem(keys.workers, workerId).hdel(keys.infos, workerId).exec(),
+    );
   }
 
   async listWorkers(): Promise<WorkerInfo[]> {

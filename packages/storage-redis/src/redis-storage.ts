@@ -93,7 +93,9 @@ export class RedisStorage implements Storage {
     }
     this.options = { ...options };
     this.timeoutMs = options.commandTimeoutMs ?? 5000;
-    this.retentionMs = options.retentionSeconds ? Math.max(1, Math.round(options.retentionSeconds * 1000)) : 0;
+    this.retentionMs = options.retentionSeconds
+      ? Math.max(1, Math.round(options.retentionSeconds * 1000))
+      : 0;
   }
 
   /** The key prefix in use (after `start`). */
@@ -120,10 +122,15 @@ export class RedisStorage implements Storage {
     }
     if (owned) attachErrorLog(client, logger, "main");
     try {
-      await withDeadline(COMPONENT, `connect to ${describeTarget(this.options, client)}`, this.timeoutMs, async () => {
-        if (client.status === "wait") await client.connect();
-        await client.ping();
-      });
+      await withDeadline(
+        COMPONENT,
+        `connect to ${describeTarget(this.options, client)}`,
+        this.timeoutMs,
+        async () => {
+          if (client.status === "wait") await client.connect();
+          await client.ping();
+        },
+      );
     } catch (err) {
       if (owned) client.disconnect();
       throw err;
@@ -371,7 +378,7 @@ export class RedisStorage implements Storage {
   private subscriptions(): SubscriptionHub {
     if (!this.hub) {
       const main = this.c();
-      const name = (main.options.connectionName ?? "qtasks:storage") + ":sub";
+      const name = `${main.options.connectionName ?? "qtasks:storage"}:sub`;
       this.subConn = duplicateForSubscriber(main, name);
       this.hub = new SubscriptionHub(this.subConn, this.timeoutMs, this.logger!);
     }
@@ -393,7 +400,8 @@ export class RedisStorage implements Storage {
   }
 
   private k(): StorageKeys {
-    if (!this.keys || !this.client) throw new NotStartedError("RedisStorage is not started (call start() first)");
+    if (!this.keys || !this.client)
+      throw new NotStartedError("RedisStorage is not started (call start() first)");
     return this.keys;
   }
 }

@@ -87,7 +87,9 @@ export class SubscriptionHub {
     if (this.closed) return;
     try {
       // Commands on one connection run in order, so a later SUBSCRIBE of the same channel wins.
-      await withDeadline("redis storage", "UNSUBSCRIBE", this.timeoutMs, () => this.conn.unsubscribe(channel));
+      await withDeadline("redis storage", "UNSUBSCRIBE", this.timeoutMs, () =>
+        this.conn.unsubscribe(channel),
+      );
     } catch {
       // The connection is down: after the reconnect we only resubscribe channels still wanted.
     }

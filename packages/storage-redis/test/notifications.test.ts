@@ -1,0 +1,180 @@
+import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
+import type { NewTaskRecord, StorageEvent, TaskEnvelope } from "@qtasks/core";
+import { ConnectionError, newUuid } from "@qtasks/core";
+import { Redis } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
+import { deletePrefix, REDIS_URL, randomPrefix, StorageFactory, waitFor } from "./helpers";
+
+const prefix = randomPrefix("notify");
+const factory = new StorageFactory(prefix);
+
+afterAll(async () => {
+  await factory.stopAll();
+  await deletePrefix(prefix);
+});
+
+function rec(): NewTaskRecord {
+  return { uuid: newUuid(), taskName: "t.n", priority: 0, args: [], retries: 0, tags: [], extra: {} };
+}
+function env(r: NewTaskRecord): TaskEnvelope {
+  return {
+    v: 1,
+    uuid: r.uuid,
+    taskName: r.taskName,
+    args: r.args,
+    priority: 0,
+    retries: 0,
+    enqueuedAt: Date.now(),
+  };
+}
+
+/** Resolves when `events` holds an event of `kind`. */
+function until(events: StorageEvent[], kind: StorageEvent["kind"], ms = 10_000): Promise<void> {
+  return waitFor(`${kind} event`, ms, (done) => {
+    const t = setInterval(() => {
+      if (events.some((e) => e.kind === kind)) {
+        clearInterval(t);
+        done(undefined);
+      }
+    }, 5);
+  });
+}
+
+describe("RedisStorage notifications", () => {
+  it("wakes a waiter on instance A when instance B finishes the task", async () => {
+    const a = await factory.make();
+    const b = await factory.make();
+    const rs = Array.from({ length: 50 }, rec);
+    await a.add(rs);
+    const seen = new Map<string, StorageEvent[]>();
+    const unsubs = await Promise.all(
+      rs.map((r) => {
+        const list: StorageEvent[] = [];
+        seen.set(r.uuid, list);
+        return a.subscribe(r.uuid, (e) => list.push(e));
+      }),
+    );
+    for (const r of rs) {
+      await b.begin(r.uuid, env(r));
+      await b.finish(r.uuid, 1, { status: "success", returning: r.uuid });
+    }
+    await Promise.all(rs.map((r) => until(seen.get(r.uuid)!, "final")));
+    for (const r of rs) {
+      const events = seen.get(r.uuid)!;
+      expect(events.every((e) => e.uuid === r.uuid)).toBe(true);
+      expect(events.map((e) => e.kind)).toEqual(["status", "final"]);
+      expect((await a.get(r.uuid))?.returning).toBe(r.uuid);
+    }
+    await Promise.all(unsubs.map((u) => u()));
+  });
+
+  it("re-subscribes after the subscriber connection is killed, sends resync, and waiters still wake", async () => {
+    const name = `qtasks-test-${newUuid().slice(0, 8)}`;
+    const a = await factory.make({ redis: { connectionName: name } });
+    const b = await factory.make();
+    const r1 = rec();
+    const r2 = rec();
+    await a.add([r1, r2]);
+    const ev1: StorageEvent[] = [];
+    const ev2: StorageEvent[] = [];
+    await a.subscribe(r1.uuid, (e) => ev1.push(e));
+    await a.subscribe(r2.uuid, (e) => ev2.push(e));
+    const admin = new Redis(REDIS_URL);
+    try {
+      const killed = await killClients(admin, `${name}:sub`);
+      expect(killed).toBe(1);
+      await Promise.all([until(ev1, "resync"), until(ev2, "resync")]);
+      // After the resync the channel really works again (a listener re-reads, then waits).
+      await b.begin(r1.uuid, env(r1));
+      await b.finish(r1.uuid, 1, { status: "success", returning: 1 });
+      await b.begin(r2.uuid, env(r2));
+      await b.finish(r2.uuid, 1, { status: "error", traceback: "x" });
+      await Promise.all([until(ev1, "final"), until(ev2, "final")]);
+      // The main connection killed too: commands reconnect transparently.
+      expect(await killClients(admin, name)).toBe(1);
+      await waitFor("main reconnect", 10_000, (done) => {
+        const t = setInterval(async () => {
+          const got = await a.get(r1.uuid).catch(() => null);
+          if (got?.status === "success") {
+            clearInterval(t);
+            done(undefined);
+          }
+        }, 50);
+      });
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it("fails fast with ConnectionError when Redis goes away after start", async () => {
+    const proxy = await startProxy(6379);
+    try {
+      const s = await factory.make({ url: `redis://127.0.0.1:${proxy.port}` });
+      const r = rec();
+      await s.add([r]);
+      expect((await s.get(r.uuid))?.status).toBe("new");
+      await proxy.close();
+      const t0 = Date.now();
+      const err = await s.get(r.uuid).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect(Date.now() - t0).toBeLessThan(5500);
+      const t1 = Date.now();
+      const err2 = await s.finish(r.uuid, 1, { status: "success", returning: 1 }).catch((e: unknown) => e);
+      expect(err2).toBeInstanceOf(ConnectionError);
+      expect(Date.now() - t1).toBeLessThan(5500);
+      const t2 = Date.now();
+      const err3 = await s.subscribe(r.uuid, () => {}).catch((e: unknown) => e);
+      expect(err3).toBeInstanceOf(ConnectionError);
+      expect(Date.now() - t2).toBeLessThan(5500);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+async function killClients(admin: Redis, name: string): Promise<number> {
+  const list = (await admin.client("LIST")) as string;
+  let n = 0;
+  for (const line of list.split("\n")) {
+    const id = /(?:^| )id=(\d+)/.exec(line)?.[1];
+    const cname = /(?:^| )name=(\S*)/.exec(line)?.[1];
+    if (id && cname === name) {
+      await admin.client("KILL", "ID", id);
+      n++;
+    }
+  }
+  return n;
+}
+
+/** A TCP proxy to Redis that can be shut down (listener and live sockets) to simulate an outage. */
+async function startProxy(target: number): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = tcpConnect(target, "127.0.0.1");
+    sockets.add(client);
+    sockets.add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on("error", end);
+    upstream.on("error", end);
+    client.on("close", end);
+    upstream.on("close", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  let closed = false;
+  return {
+    port,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
