@@ -20,7 +20,8 @@ export function toJson(value: unknown, what: string): string {
   return text;
 }
 
-/** Hash field/value items of a new record (status, attempt, seq and dates are set by the script). */
+/** Hash field/value items of a new record (status, attempt, index member and dates are set by the
+ * script; `createdAt` is passed on its own, see `createdAtArg`). */
 export function newRecordFields(r: NewTaskRecord): string[] {
   const f = [
     "taskName",
@@ -38,12 +39,19 @@ export function newRecordFields(r: NewTaskRecord): string[] {
   ];
   if (r.retryOf) f.push("retryOf", toJson(r.retryOf, "retryOf"));
   if (r.parentUuid) f.push("parentUuid", toJson(r.parentUuid, "parentUuid"));
-  if (r.createdAt) f.push("createdAt", String(r.createdAt.getTime()));
   return f;
 }
 
+/** `createdAt` as the scripts take it: epoch ms, or '' for the server's now. */
+export function createdAtArg(d: Date | undefined): string {
+  const ms = d?.getTime();
+  return ms !== undefined && Number.isFinite(ms) ? String(ms) : "";
+}
+
+/** The `begin` create arguments: createdAt, then the field/value items. */
 export function envelopeFields(uuid: string, e: TaskEnvelope): string[] {
-  return newRecordFields({
+  const createdAt = Number.isFinite(e.enqueuedAt) ? String(e.enqueuedAt) : "";
+  const fields = newRecordFields({
     uuid,
     taskName: e.taskName,
     priority: e.priority,
@@ -53,8 +61,8 @@ export function envelopeFields(uuid: string, e: TaskEnvelope): string[] {
     parentUuid: e.parentUuid,
     tags: e.tags ?? [],
     extra: e.extra ?? {},
-    createdAt: Number.isFinite(e.enqueuedAt) ? new Date(e.enqueuedAt) : undefined,
   });
+  return [createdAt, ...fields];
 }
 
 /** Hash field/value items of a final outcome (status and dates are set by the script). */

@@ -15,7 +15,15 @@ import type {
 } from "@qtasks/core";
 import { InvalidOptionError, NotStartedError, TASK_STATUSES } from "@qtasks/core";
 import type { Redis } from "ioredis";
-import { decodeRecord, envelopeFields, newRecordFields, outcomeFields, pairsToMap, toJson } from "./codec";
+import {
+  createdAtArg,
+  decodeRecord,
+  envelopeFields,
+  newRecordFields,
+  outcomeFields,
+  pairsToMap,
+  toJson,
+} from "./codec";
 import type { RedisConnectionOptions } from "./connection";
 import {
   attachErrorLog,
@@ -50,6 +58,11 @@ const PURGE_BATCH = 100;
 /** How many expired records a `count`/`list` sweeps before answering (retention only). */
 const SWEEP_LIMIT = 1000;
 const SWEEP_INTERVAL_MS = 60_000;
+
+/** Index members are 12 hex digits of insertion order followed by the uuid (see scripts.ts). */
+function uuidOf(member: string): string {
+  return member.slice(12);
+}
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -171,7 +184,11 @@ export class RedisStorage implements Storage {
     if (records.length === 0) return;
     const k = this.k();
     // Encode everything first: a value that cannot be stored rejects before anything is written.
-    const encoded = records.map((r) => ({ uuid: r.uuid, fields: newRecordFields(r) }));
+    const encoded = records.map((r) => ({
+      uuid: r.uuid,
+      createdAt: createdAtArg(r.createdAt),
+      fields: newRecordFields(r),
+    }));
     const client = this.c();
     await this.run("add", async () => {
       const pipe = client.pipeline();
@@ -179,7 +196,7 @@ export class RedisStorage implements Storage {
         const chunk = encoded.slice(i, i + ADD_CHUNK);
         const args: (string | number)[] = [chunk.length + 3, k.seq, k.all, k.status("new")];
         for (const r of chunk) args.push(k.task(r.uuid));
-        for (const r of chunk) args.push(r.uuid, r.fields.length, ...r.fields);
+        for (const r of chunk) args.push(r.uuid, r.createdAt, r.fields.length, ...r.fields);
         (pipe as unknown as Record<string, Script>).qtasksStorageAdd!(...args);
       }
       const results = await pipe.exec();
@@ -289,9 +306,10 @@ export class RedisStorage implements Storage {
     const batch = Math.max(limit, 100);
     const out: TaskRecord[] = [];
     while (out.length < limit) {
-      const uuids = await this.run("list", () => c.zrevrange(index, pos, pos + batch - 1));
-      if (uuids.length === 0) break;
-      pos += uuids.length;
+      const members = await this.run("list", () => c.zrevrange(index, pos, pos + batch - 1));
+      if (members.length === 0) break;
+      pos += members.length;
+      const uuids = members.map(uuidOf);
       const replies = await this.run("list", async () => {
         const pipe = c.pipeline();
         for (const u of uuids) pipe.hgetall(k.task(u));
@@ -310,7 +328,7 @@ export class RedisStorage implements Storage {
         }
         out.push(rec);
       }
-      if (uuids.length < batch) break;
+      if (members.length < batch) break;
     }
     return out;
   }
@@ -346,13 +364,13 @@ export class RedisStorage implements Storage {
     let deleted = 0;
     while (deleted < limit) {
       const want = Math.min(PURGE_BATCH, limit - deleted);
-      const [cutoff, uuids] = (await this.script(
+      const [cutoff, members] = (await this.script(
         "purge",
         "qtasksStoragePurgeCandidates",
         [k.finished],
         [olderThanMs, want],
       )) as [string, string[]];
-      if (uuids.length === 0) break;
+      if (members.length === 0) break;
       const keys = [
         k.all,
         k.finished,
@@ -361,8 +379,11 @@ export class RedisStorage implements Storage {
         k.status("cancel"),
         k.status("retry"),
       ];
-      for (const u of uuids) keys.push(k.task(u), k.outputs(u));
-      const n = (await this.script("purge", "qtasksStoragePurgeDelete", keys, [cutoff, ...uuids])) as number;
+      for (const m of members) keys.push(k.task(uuidOf(m)), k.outputs(uuidOf(m)));
+      const n = (await this.script("purge", "qtasksStoragePurgeDelete", keys, [
+        cutoff,
+        ...members,
+      ])) as number;
       deleted += n;
       // Everything in the batch was requeued or refinished meanwhile: stop rather than spin.
       if (n === 0) break;

@@ -3,7 +3,7 @@
  * `defineCommand`), so the check, the write, the index update and the notification happen atomically
  * in one round trip. Every key a script touches is passed in KEYS (Redis Cluster rule).
  *
- * Record hash fields: `status`, `attempt`, `seq` (insertion order, the score in the indexes),
+ * Record hash fields: `status`, `attempt`, `ix` (the record's member in the index sorted sets),
  * dates as epoch ms; everything else JSON-encoded by the client. Times come from the server clock
  * (`TIME`), so all clients agree on them.
  */
@@ -12,50 +12,62 @@ const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * add. KEYS: seq, idx:all, idx:new, task hash per record.
- * ARGV per record: uuid, n, then n field/value items. Existing records are left untouched.
+ * Creating a record. Index members are `ix` = 12 hex digits of an insertion counter + the uuid, scored
+ * by `createdAt` (ms): ZREVRANGE then lists newest first, and records created in the same millisecond
+ * latest-inserted first (equal scores sort by member). `ix` is kept in the hash.
+ * Expects: `key`, `uuid`, `created` ('' = now), `first`/`last` (ARGV range of field/value items),
+ * and KEYS[seqK], KEYS[allK], KEYS[newK].
+ */
+const CREATE = `local created = tonumber(created) or now
+local ix = string.format('%012x', redis.call('INCR', KEYS[seqK])) .. uuid
+redis.call('HSET', key, 'status', 'new', 'attempt', '0', 'ix', ix, 'createdAt', created, 'updatedAt', now,
+  unpack(ARGV, first, last))
+redis.call('ZADD', KEYS[allK], created, ix)
+redis.call('ZADD', KEYS[newK], created, ix)`;
+
+/**
+ * add. KEYS: seq, idx:all, idx:new, then a task hash per record.
+ * ARGV per record: uuid, createdAt ms ('' = now), n, then n field/value items.
+ * Existing records are left untouched.
  */
 export const ADD = `${NOW}
+local seqK, allK, newK = 1, 2, 3
 local i = 1
 for k = 4, #KEYS do
-  local uuid = ARGV[i]
-  local n = tonumber(ARGV[i + 1])
-  if redis.call('EXISTS', KEYS[k]) == 0 then
-    local seq = redis.call('INCR', KEYS[1])
-    redis.call('HSET', KEYS[k], 'status', 'new', 'attempt', '0', 'seq', seq, 'createdAt', now,
-      'updatedAt', now, unpack(ARGV, i + 2, i + 1 + n))
-    redis.call('ZADD', KEYS[2], seq, uuid)
-    redis.call('ZADD', KEYS[3], seq, uuid)
+  local key, uuid, created, n = KEYS[k], ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if redis.call('EXISTS', key) == 0 then
+    local first, last = i + 3, i + 2 + n
+    ${CREATE}
   end
-  i = i + 2 + n
+  i = i + 3 + n
 end
 return 0`;
 
 /**
  * begin. KEYS: task, seq, idx:all, idx:new, idx:process.
- * ARGV: uuid, channel, [field/value items to create a missing record].
- * Returns 0 (missing, no create items), {1, fields} (started) or {2, fields} (final).
+ * ARGV: uuid, channel, [createdAt ms, field/value items: create a missing record].
+ * Returns 0 (missing and nothing to create it from), {1, fields} (started) or {2, fields} (final).
  */
 export const BEGIN = `${NOW}
-local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'seq')
-local status, seq = cur[1], cur[3]
-local attempt = tonumber(cur[2])
+local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'ix', 'createdAt')
+local status, attempt, ix, created = cur[1], tonumber(cur[2]), cur[3], cur[4]
 if not status then
   if #ARGV < 3 then return 0 end
-  seq = redis.call('INCR', KEYS[2])
-  redis.call('HSET', KEYS[1], 'status', 'new', 'attempt', '0', 'seq', seq, 'createdAt', now,
-    'updatedAt', now, unpack(ARGV, 3))
-  redis.call('ZADD', KEYS[3], seq, ARGV[1])
-  redis.call('ZADD', KEYS[4], seq, ARGV[1])
-  status, attempt = 'new', 0
+  do
+    local key, uuid, created, first, last, seqK, allK, newK = KEYS[1], ARGV[1], ARGV[3], 4, #ARGV, 2, 3, 4
+    ${CREATE}
+  end
+  cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'ix', 'createdAt')
+  status, attempt, ix = cur[1], 0, cur[3]
 end
+created = cur[4]
 if status ~= 'new' and status ~= 'process' then
   return {2, redis.call('HGETALL', KEYS[1])}
 end
 redis.call('HSET', KEYS[1], 'status', 'process', 'attempt', attempt + 1, 'startedAt', now, 'updatedAt', now)
 if status == 'new' then
-  redis.call('ZREM', KEYS[4], ARGV[1])
-  redis.call('ZADD', KEYS[5], seq, ARGV[1])
+  redis.call('ZREM', KEYS[4], ix)
+  redis.call('ZADD', KEYS[5], created, ix)
 end
 redis.call('PUBLISH', ARGV[2], 'status')
 return {1, redis.call('HGETALL', KEYS[1])}`;
@@ -65,14 +77,14 @@ return {1, redis.call('HGETALL', KEYS[1])}`;
  * ARGV: uuid, channel, attempt, final status, retention ms (0 = keep), field/value items.
  * Writes only when the record is not final and its attempt equals ARGV[3]. Returns 1 or 0.
  */
-export const FINISH = `local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'seq')
-local status = cur[1]
+export const FINISH = `local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'ix', 'createdAt')
+local status, ix = cur[1], cur[3]
 if (status ~= 'new' and status ~= 'process') or cur[2] ~= ARGV[3] then return 0 end
 ${NOW}
 redis.call('HSET', KEYS[1], 'status', ARGV[4], 'updatedAt', now, 'finishedAt', now, unpack(ARGV, 6))
-if status == 'new' then redis.call('ZREM', KEYS[4], ARGV[1]) else redis.call('ZREM', KEYS[5], ARGV[1]) end
-redis.call('ZADD', KEYS[6], cur[3], ARGV[1])
-redis.call('ZADD', KEYS[3], now, ARGV[1])
+if status == 'new' then redis.call('ZREM', KEYS[4], ix) else redis.call('ZREM', KEYS[5], ix) end
+redis.call('ZADD', KEYS[6], cur[4], ix)
+redis.call('ZADD', KEYS[3], now, ix)
 local ttl = tonumber(ARGV[5])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
@@ -95,8 +107,8 @@ return 1`;
  * requestCancel. KEYS: task, outputs, idx:finished, idx:new, idx:cancel.
  * ARGV: uuid, channel, JSON reason, retention ms.
  */
-export const REQUEST_CANCEL = `local cur = redis.call('HMGET', KEYS[1], 'status', 'seq')
-local status = cur[1]
+export const REQUEST_CANCEL = `local cur = redis.call('HMGET', KEYS[1], 'status', 'ix', 'createdAt')
+local status, ix = cur[1], cur[2]
 if not status then return 'not-found' end
 if status ~= 'new' and status ~= 'process' then return 'final' end
 ${NOW}
@@ -106,9 +118,9 @@ if status == 'process' then
   return 'requested'
 end
 redis.call('HSET', KEYS[1], 'status', 'cancel', 'cancelReason', ARGV[3], 'updatedAt', now, 'finishedAt', now)
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZADD', KEYS[5], cur[2], ARGV[1])
-redis.call('ZADD', KEYS[3], now, ARGV[1])
+redis.call('ZREM', KEYS[4], ix)
+redis.call('ZADD', KEYS[5], cur[3], ix)
+redis.call('ZADD', KEYS[3], now, ix)
 local ttl = tonumber(ARGV[4])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
@@ -121,14 +133,15 @@ return 'cancelled'`;
  * requeue. KEYS: task, outputs, idx:finished, idx:error, idx:new. ARGV: uuid, channel.
  * Moves an `error` record back to `new` (and takes it out of retention). Returns 1 or 0.
  */
-export const REQUEUE = `local cur = redis.call('HMGET', KEYS[1], 'status', 'seq')
+export const REQUEUE = `local cur = redis.call('HMGET', KEYS[1], 'status', 'ix', 'createdAt')
+local ix = cur[2]
 if cur[1] ~= 'error' then return 0 end
 ${NOW}
 redis.call('HSET', KEYS[1], 'status', 'new', 'updatedAt', now)
 redis.call('HDEL', KEYS[1], 'traceback', 'errorName', 'deadLetterReason', 'finishedAt')
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZADD', KEYS[5], cur[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ix)
+redis.call('ZADD', KEYS[5], cur[3], ix)
+redis.call('ZREM', KEYS[3], ix)
 redis.call('PERSIST', KEYS[1])
 redis.call('PERSIST', KEYS[2])
 redis.call('PUBLISH', ARGV[2], 'status')
@@ -136,7 +149,7 @@ return 1`;
 
 /**
  * purgeCandidates. KEYS: idx:finished. ARGV: olderThan ms, batch size.
- * Returns the cutoff (server time) and up to `batch` uuids finished at or before it.
+ * Returns the cutoff (server time) and up to `batch` index members finished at or before it.
  */
 export const PURGE_CANDIDATES = `${NOW}
 local cutoff = now - tonumber(ARGV[1])
@@ -144,7 +157,7 @@ return {tostring(cutoff), redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, '
 
 /**
  * purgeDelete. KEYS: idx:all, idx:finished, idx:success, idx:error, idx:cancel, idx:retry,
- * then task, outputs per uuid. ARGV: cutoff, then the uuids.
+ * then task, outputs per member. ARGV: cutoff, then the index members.
  * Deletes records that are still final and finished at or before the cutoff (a record requeued or
  * refinished since the candidates were read is kept). A record already gone (expired) only leaves
  * the indexes. Returns the number of records removed.
@@ -152,20 +165,20 @@ return {tostring(cutoff), redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, '
 export const PURGE_DELETE = `local cutoff = tonumber(ARGV[1])
 local n = 0
 for j = 2, #ARGV do
-  local uuid = ARGV[j]
+  local ix = ARGV[j]
   local task, out = KEYS[5 + (j - 1) * 2], KEYS[6 + (j - 1) * 2]
   local cur = redis.call('HMGET', task, 'status', 'finishedAt')
   local status, fin = cur[1], tonumber(cur[2])
   if not status then
     redis.call('DEL', out)
-    for k = 1, 6 do redis.call('ZREM', KEYS[k], uuid) end
+    for k = 1, 6 do redis.call('ZREM', KEYS[k], ix) end
     n = n + 1
   elseif status ~= 'new' and status ~= 'process' and fin and fin <= cutoff then
     redis.call('DEL', task, out)
-    for k = 1, 6 do redis.call('ZREM', KEYS[k], uuid) end
+    for k = 1, 6 do redis.call('ZREM', KEYS[k], ix) end
     n = n + 1
   elseif status == 'new' or status == 'process' then
-    redis.call('ZREM', KEYS[2], uuid)
+    redis.call('ZREM', KEYS[2], ix)
   end
 end
 return n`;
