@@ -68,6 +68,56 @@ describe("RedisStorage notifications", () => {
     await Promise.all(unsubs.map((u) => u()));
   });
 
+  it("serves thousands of waiters over one subscriber connection", async () => {
+    const name = `qtasks-test-${newUuid().slice(0, 8)}`;
+    const a = await factory.make({ redis: { connectionName: name } });
+    const b = await factory.make();
+    const rs = Array.from({ length: 2000 }, rec);
+    await a.add(rs);
+    const finals = new Set<string>();
+    // Two listeners on each uuid: the second joins the first's subscription.
+    const unsubs = await Promise.all(
+      rs.flatMap((r) => [
+        a.subscribe(r.uuid, (e) => {
+          if (e.kind === "final") finals.add(e.uuid);
+        }),
+        a.subscribe(r.uuid, () => {}),
+      ]),
+    );
+    const admin = new Redis(REDIS_URL);
+    try {
+      const list = (await admin.client("LIST")) as string;
+      const subs = list.split("\n").filter((l) => l.includes(` name=${name}:sub `));
+      expect(subs).toHaveLength(1);
+      expect(subs[0]).toMatch(/ sub=2000 /);
+    } finally {
+      admin.disconnect();
+    }
+    await Promise.all(
+      rs.map(async (r) => {
+        await b.begin(r.uuid, env(r));
+        await b.finish(r.uuid, 1, { status: "success", returning: null });
+      }),
+    );
+    await waitFor("2000 finals", 20_000, (done) => {
+      const t = setInterval(() => {
+        if (finals.size === rs.length) {
+          clearInterval(t);
+          done(undefined);
+        }
+      }, 20);
+    });
+    await Promise.all(unsubs.map((u) => u()));
+    const admin2 = new Redis(REDIS_URL);
+    try {
+      const list = (await admin2.client("LIST")) as string;
+      const sub = list.split("\n").find((l) => l.includes(` name=${name}:sub `));
+      expect(sub).toMatch(/ sub=0 /);
+    } finally {
+      admin2.disconnect();
+    }
+  });
+
   it("re-subscribes after the subscriber connection is killed, sends resync, and waiters still wake", async () => {
     const name = `qtasks-test-${newUuid().slice(0, 8)}`;
     const a = await factory.make({ redis: { connectionName: name } });
