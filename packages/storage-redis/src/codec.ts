@@ -20,26 +20,16 @@ export function toJson(value: unknown, what: string): string {
   return text;
 }
 
-/** Hash field/value items of a new record (status, attempt, index member and dates are set by the
- * script; `createdAt` is passed on its own, see `createdAtArg`). */
+/**
+ * Hash field/value items of a new record: everything that never changes after creation, packed in
+ * one JSON field `d` (fewer hash fields make the scripts' HSET/HGETALL cheaper). Status, attempt,
+ * index member and dates are set by the script; `createdAt` is passed on its own (`createdAtArg`).
+ */
 export function newRecordFields(r: NewTaskRecord): string[] {
-  const f = [
-    "taskName",
-    toJson(r.taskName, "task name"),
-    "priority",
-    String(r.priority),
-    "retries",
-    String(r.retries),
-    "args",
-    toJson(r.args, "arguments"),
-    "tags",
-    toJson(r.tags ?? [], "tags"),
-    "extra",
-    toJson(r.extra ?? {}, "extra"),
-  ];
-  if (r.retryOf) f.push("retryOf", toJson(r.retryOf, "retryOf"));
-  if (r.parentUuid) f.push("parentUuid", toJson(r.parentUuid, "parentUuid"));
-  return f;
+  let d = `{"taskName":${toJson(r.taskName, "task name")},"priority":${toJson(r.priority, "priority")},"retries":${toJson(r.retries, "retries")},"args":${toJson(r.args, "arguments")},"tags":${toJson(r.tags ?? [], "tags")},"extra":${toJson(r.extra ?? {}, "extra")}`;
+  if (r.retryOf) d += `,"retryOf":${toJson(r.retryOf, "retryOf")}`;
+  if (r.parentUuid) d += `,"parentUuid":${toJson(r.parentUuid, "parentUuid")}`;
+  return ["d", `${d}}`];
 }
 
 /** `createdAt` as the scripts take it: epoch ms, or '' for the server's now. */
@@ -65,29 +55,28 @@ export function envelopeFields(uuid: string, e: TaskEnvelope): string[] {
   return [createdAt, ...fields];
 }
 
-/** Hash field/value items of a final outcome (status and dates are set by the script). */
+/**
+ * Hash field/value items of a final outcome: the result fields packed in one JSON field `r`, or
+ * `cancelReason` (its own field, because `requestCancel` also writes it). Status and dates are set by
+ * the script.
+ */
 export function outcomeFields(o: FinalOutcome): string[] {
   switch (o.status) {
     case "success":
       // `undefined` (a handler that returns nothing) is kept as an absent field.
-      return o.returning === undefined ? [] : ["returning", toJson(o.returning, "result")];
+      return o.returning === undefined ? [] : ["r", `{"returning":${toJson(o.returning, "result")}}`];
     case "error": {
-      const f = ["traceback", toJson(o.traceback, "traceback")];
-      if (o.errorName) f.push("errorName", toJson(o.errorName, "error name"));
-      if (o.deadLetterReason) f.push("deadLetterReason", toJson(o.deadLetterReason, "dead-letter reason"));
-      return f;
+      let r = `{"traceback":${toJson(o.traceback, "traceback")}`;
+      if (o.errorName) r += `,"errorName":${toJson(o.errorName, "error name")}`;
+      if (o.deadLetterReason) r += `,"deadLetterReason":${toJson(o.deadLetterReason, "dead-letter reason")}`;
+      return ["r", `${r}}`];
     }
     case "cancel":
       return ["cancelReason", toJson(o.cancelReason, "cancel reason")];
     case "retry": {
-      const f = [
-        "traceback",
-        toJson(o.traceback, "traceback"),
-        "retryUuid",
-        toJson(o.retryUuid, "retry uuid"),
-      ];
-      if (o.errorName) f.push("errorName", toJson(o.errorName, "error name"));
-      return f;
+      let r = `{"traceback":${toJson(o.traceback, "traceback")},"retryUuid":${toJson(o.retryUuid, "retry uuid")}`;
+      if (o.errorName) r += `,"errorName":${toJson(o.errorName, "error name")}`;
+      return ["r", `${r}}`];
     }
   }
 }
@@ -101,36 +90,55 @@ export function pairsToMap(items: string[]): Map<string, string> {
   return m;
 }
 
+interface Data {
+  taskName?: string;
+  priority?: number;
+  retries?: number;
+  args?: unknown[];
+  tags?: string[];
+  extra?: Record<string, unknown>;
+  retryOf?: string;
+  parentUuid?: string;
+}
+
+interface Result {
+  returning?: unknown;
+  traceback?: string;
+  errorName?: string;
+  deadLetterReason?: string;
+  retryUuid?: string;
+}
+
 /** A task hash back as a `TaskRecord` (or `null` when the hash is empty or not a task record). */
 export function decodeRecord(uuid: string, fields: Map<string, string>): TaskRecord | null {
   const status = fields.get("status");
   if (status === undefined || !STATUSES.has(status)) return null;
+  const d = parseJson<Data>(fields.get("d")) ?? {};
   const rec: TaskRecord = {
     uuid,
-    taskName: parseString(fields.get("taskName")) ?? "",
-    priority: Number(fields.get("priority") ?? 0),
-    args: (parseJson(fields.get("args")) as unknown[] | undefined) ?? [],
+    taskName: typeof d.taskName === "string" ? d.taskName : "",
+    priority: typeof d.priority === "number" ? d.priority : 0,
+    args: Array.isArray(d.args) ? d.args : [],
     status: status as TaskStatus,
     attempt: Number(fields.get("attempt") ?? 0),
-    retries: Number(fields.get("retries") ?? 0),
+    retries: typeof d.retries === "number" ? d.retries : 0,
     createdAt: new Date(Number(fields.get("createdAt") ?? 0)),
     updatedAt: new Date(Number(fields.get("updatedAt") ?? 0)),
-    tags: (parseJson(fields.get("tags")) as string[] | undefined) ?? [],
-    extra: (parseJson(fields.get("extra")) as Record<string, unknown> | undefined) ?? {},
+    tags: Array.isArray(d.tags) ? d.tags : [],
+    extra: d.extra && typeof d.extra === "object" ? d.extra : {},
   };
-  if (fields.has("returning")) rec.returning = parseJson(fields.get("returning"));
-  for (const key of [
-    "traceback",
-    "errorName",
-    "cancelReason",
-    "deadLetterReason",
-    "retryOf",
-    "retryUuid",
-    "parentUuid",
-  ] as const) {
-    const v = parseString(fields.get(key));
-    if (v !== undefined) rec[key] = v;
+  if (typeof d.retryOf === "string") rec.retryOf = d.retryOf;
+  if (typeof d.parentUuid === "string") rec.parentUuid = d.parentUuid;
+  const r = parseJson<Result>(fields.get("r"));
+  if (r) {
+    if (Object.hasOwn(r, "returning")) rec.returning = r.returning;
+    if (typeof r.traceback === "string") rec.traceback = r.traceback;
+    if (typeof r.errorName === "string") rec.errorName = r.errorName;
+    if (typeof r.deadLetterReason === "string") rec.deadLetterReason = r.deadLetterReason;
+    if (typeof r.retryUuid === "string") rec.retryUuid = r.retryUuid;
   }
+  const cancelReason = parseJson<unknown>(fields.get("cancelReason"));
+  if (typeof cancelReason === "string") rec.cancelReason = cancelReason;
   const started = fields.get("startedAt");
   if (started !== undefined) rec.startedAt = new Date(Number(started));
   const finished = fields.get("finishedAt");
@@ -138,12 +146,6 @@ export function decodeRecord(uuid: string, fields: Map<string, string>): TaskRec
   return rec;
 }
 
-function parseJson(text: string | undefined): unknown {
-  return text === undefined ? undefined : JSON.parse(text);
-}
-
-function parseString(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const v = JSON.parse(text);
-  return typeof v === "string" ? v : String(v);
+function parseJson<T>(text: string | undefined): T | undefined {
+  return text === undefined ? undefined : (JSON.parse(text) as T);
 }

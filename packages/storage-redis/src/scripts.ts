@@ -4,7 +4,8 @@
  * in one round trip. Every key a script touches is passed in KEYS (Redis Cluster rule).
  *
  * Record hash fields: `status`, `attempt`, `ix` (the record's member in the index sorted sets),
- * dates as epoch ms; everything else JSON-encoded by the client. Times come from the server clock
+ * dates as epoch ms, and JSON written by the client: `d` (the immutable record data), `r` (the
+ * outcome's fields) and `cancelReason`. Times come from the server clock
  * (`TIME`), so all clients agree on them.
  */
 
@@ -138,7 +139,7 @@ local ix = cur[2]
 if cur[1] ~= 'error' then return 0 end
 ${NOW}
 redis.call('HSET', KEYS[1], 'status', 'new', 'updatedAt', now)
-redis.call('HDEL', KEYS[1], 'traceback', 'errorName', 'deadLetterReason', 'finishedAt')
+redis.call('HDEL', KEYS[1], 'r', 'finishedAt')
 redis.call('ZREM', KEYS[4], ix)
 redis.call('ZADD', KEYS[5], cur[3], ix)
 redis.call('ZREM', KEYS[3], ix)
