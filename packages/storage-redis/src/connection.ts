@@ -12,8 +12,9 @@ export interface RedisConnectionOptions {
   /** An existing ioredis client. The component uses it and never closes it. */
   client?: Redis;
   /**
-   * Key prefix. Default `qtasks:{<appName>}`. A prefix without a `{hash tag}` is wrapped in one
-   * (`app` becomes `{app}`), so that every key of the component lives in one Redis Cluster slot.
+   * Key prefix. Default `qtasks:{<appName>}`. A prefix without a `{hash tag}` gets the app name as
+   * one (`myprefix` becomes `myprefix{<appName>}`, as the Redis broker does), so that every key of an
+   * app lives in one Redis Cluster slot.
    */
   prefix?: string;
   /** A command that has not completed after this many milliseconds rejects with `ConnectionError`
@@ -60,7 +61,7 @@ export function duplicateForSubscriber(client: Redis, connectionName: string): R
 /** The key prefix, with a hash tag so that multi-key scripts work on Redis Cluster. */
 export function resolvePrefix(prefix: string | undefined, appName: string): string {
   if (prefix === undefined) return `qtasks:{${appName}}`;
-  return /\{[^}]+\}/.test(prefix) ? prefix : `{${prefix}}`;
+  return /\{[^}]+\}/.test(prefix) ? prefix : `${prefix}{${appName}}`;
 }
 
 /** Where a component connects, safe to log (password masked). */

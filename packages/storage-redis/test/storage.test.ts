@@ -299,6 +299,24 @@ describe("RedisStorage", () => {
     expect(String((err as Error).message)).not.toContain("secret-pw");
   });
 
+  it("gives a prefix without a hash tag the app name as one", async () => {
+    const plain = `qtasks-test-plain-${newUuid().slice(0, 8)}`;
+    const s = await factory.make({ prefix: plain });
+    try {
+      expect(s.prefix).toBe(`${plain}{test}`);
+      const r = rec();
+      await s.add([r]);
+      const admin = new Redis(REDIS_URL);
+      try {
+        expect(await admin.exists(`${plain}{test}:s:task:${r.uuid}`)).toBe(1);
+      } finally {
+        admin.disconnect();
+      }
+    } finally {
+      await deletePrefix(s.prefix);
+    }
+  });
+
   it("keeps every key under its prefix, whatever the uuid", async () => {
     const p = randomPrefix("hostile-keys");
     const s = await factory.make({ prefix: p });
