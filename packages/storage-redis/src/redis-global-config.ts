@@ -66,6 +66,8 @@ export class RedisGlobalConfig implements GlobalConfig {
   }
 
   async stop(): Promise<void> {
+    // A stop during start waits for it, so that the connection it opens is closed too.
+    if (!this.client && this.starting) await this.starting.catch(() => {});
     const client = this.client;
     if (!client) return;
     this.client = undefined;

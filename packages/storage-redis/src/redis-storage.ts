@@ -80,8 +80,9 @@ const COMMANDS: Record<string, { lua: string }> = {
 
 /**
  * Task records on Redis: a hash per task, a sorted set per status and one for all records (scored by
- * insertion order), a sorted set of finished records by finish time (retention), a list of outputs
- * per task, and a pub/sub channel per task for notifications. Every guarded change is one Lua script.
+ * `createdAt`, ties in insertion order), a sorted set of finished records by finish time (retention),
+ * a list of outputs per task, and a pub/sub channel per task for notifications. Every guarded change
+ * is one Lua script. See the README for the key layout and round trips.
  */
 export class RedisStorage implements Storage {
   readonly name = "redis";
@@ -161,6 +162,8 @@ export class RedisStorage implements Storage {
   }
 
   async stop(): Promise<void> {
+    // A stop during start waits for it, so that the connection it opens is closed too.
+    if (!this.client && this.starting) await this.starting.catch(() => {});
     const client = this.client;
     if (!client) return;
     this.client = undefined;
