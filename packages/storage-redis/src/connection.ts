@@ -98,10 +98,51 @@ export async function withDeadline<T>(
 
 export function toConnectionError(component: string, what: string, err: unknown): QTasksError {
   if (err instanceof QTasksError) return err;
+  const safe = safeMessage(err);
+  // The cause is a clean copy: ioredis errors can carry the failed command with its arguments, and
+  // for AUTH/HELLO those are credentials.
+  const cause = new Error(safe);
+  if (err instanceof Error) {
+    cause.name = err.name;
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "string") Object.assign(cause, { code });
+  }
+  return new ConnectionError(component, `${what} failed: ${safe}`, { cause });
+}
+
+/** An error's message with anything URL-shaped masked (ioredis names host:port at most anyway). */
+export function safeMessage(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  // ioredis messages name host:port at most; mask anything URL-shaped just in case.
-  const safe = message.replace(/rediss?:\/\/\S+/g, (u) => maskUrl(u));
-  return new ConnectionError(component, `${what} failed: ${safe}`, { cause: err });
+  return message.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, (u) => maskUrl(u));
+}
+
+/**
+ * Connect (if not yet) and PING within the deadline. ioredis rejects a failed connect with a bare
+ * "Connection is closed", so the reason (refused, DNS, WRONGPASS...) is taken from its error event.
+ */
+export async function connectWithin(
+  component: string,
+  target: string,
+  client: Redis,
+  timeoutMs: number,
+): Promise<void> {
+  let last: unknown;
+  const onError = (e: unknown) => {
+    last = e;
+  };
+  client.on("error", onError);
+  try {
+    await withDeadline(component, `connect to ${target}`, timeoutMs, async () => {
+      try {
+        if (client.status === "wait") await client.connect();
+        await client.ping();
+      } catch (err) {
+        throw last ?? err;
+      }
+    });
+  } finally {
+    client.off("error", onError);
+  }
 }
 
 /** Log a connection outage once, and its end. */
@@ -110,7 +151,7 @@ export function attachErrorLog(client: Redis, logger: Logger, which: string): vo
   client.on("error", (err: Error) => {
     if (down) return;
     down = true;
-    logger.warn(`redis: ${which} connection error, reconnecting`, { error: err.message });
+    logger.warn(`redis: ${which} connection error, reconnecting`, { error: safeMessage(err) });
   });
   client.on("ready", () => {
     if (down) logger.info(`redis: ${which} connection is back`);

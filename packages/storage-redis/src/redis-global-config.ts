@@ -3,7 +3,14 @@ import { InvalidOptionError, NotStartedError } from "@qtasks/core";
 import type { Redis } from "ioredis";
 import { toJson } from "./codec";
 import type { RedisConnectionOptions } from "./connection";
-import { attachErrorLog, createClient, describeTarget, resolvePrefix, withDeadline } from "./connection";
+import {
+  attachErrorLog,
+  connectWithin,
+  createClient,
+  describeTarget,
+  resolvePrefix,
+  withDeadline,
+} from "./connection";
 import { GlobalConfigKeys } from "./keys";
 import { HEARTBEAT, LIST_WORKERS } from "./scripts";
 
@@ -47,15 +54,7 @@ export class RedisGlobalConfig implements GlobalConfig {
     if (!("qtasksListWorkers" in client)) client.defineCommand("qtasksListWorkers", { lua: LIST_WORKERS });
     if (owned) attachErrorLog(client, ctx.logger.child({ component: COMPONENT }), "global config");
     try {
-      await withDeadline(
-        COMPONENT,
-        `connect to ${describeTarget(this.options, client)}`,
-        this.timeoutMs,
-        async () => {
-          if (client.status === "wait") await client.connect();
-          await client.ping();
-        },
-      );
+      await connectWithin(COMPONENT, describeTarget(this.options, client), client, this.timeoutMs);
     } catch (err) {
       if (owned) client.disconnect();
       throw err;

@@ -27,6 +27,7 @@ import {
 import type { RedisConnectionOptions } from "./connection";
 import {
   attachErrorLog,
+  connectWithin,
   createClient,
   describeTarget,
   duplicateForSubscriber,
@@ -136,15 +137,7 @@ export class RedisStorage implements Storage {
     }
     if (owned) attachErrorLog(client, logger, "main");
     try {
-      await withDeadline(
-        COMPONENT,
-        `connect to ${describeTarget(this.options, client)}`,
-        this.timeoutMs,
-        async () => {
-          if (client.status === "wait") await client.connect();
-          await client.ping();
-        },
-      );
+      await connectWithin(COMPONENT, describeTarget(this.options, client), client, this.timeoutMs);
     } catch (err) {
       if (owned) client.disconnect();
       throw err;

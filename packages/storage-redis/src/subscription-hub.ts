@@ -1,6 +1,6 @@
 import type { Logger, StorageEvent, Unsubscribe } from "@qtasks/core";
 import type { Redis } from "ioredis";
-import { toConnectionError, withDeadline } from "./connection";
+import { safeMessage, toConnectionError, withDeadline } from "./connection";
 
 type Listener = (event: StorageEvent) => void;
 
@@ -39,7 +39,9 @@ export class SubscriptionHub {
       // Log an outage once, not once per reconnect attempt.
       if (down) return;
       down = true;
-      this.logger.warn("redis storage: subscriber connection error, reconnecting", { error: err.message });
+      this.logger.warn("redis storage: subscriber connection error, reconnecting", {
+        error: safeMessage(err),
+      });
     });
     conn.on("ready", () => {
       if (down) this.logger.info("redis storage: subscriber connection is back");
@@ -108,7 +110,7 @@ export class SubscriptionHub {
       } catch (err) {
         this.logger.error("redis storage: a subscribe listener threw", {
           uuid: entry.uuid,
-          error: err instanceof Error ? err.message : String(err),
+          error: safeMessage(err),
         });
       }
     }
@@ -124,7 +126,7 @@ export class SubscriptionHub {
     } catch (err) {
       // Lost again before it finished: the next "ready" starts over.
       this.logger.warn("redis storage: resubscribe failed, will retry on reconnect", {
-        error: err instanceof Error ? err.message : String(err),
+        error: safeMessage(err),
       });
       return;
     }

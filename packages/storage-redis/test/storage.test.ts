@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import type { NewTaskRecord, StorageEvent, TaskEnvelope } from "@qtasks/core";
 import { ConnectionError, NotStartedError, newUuid, UnstorableValueError } from "@qtasks/core";
 import { Redis } from "ioredis";
@@ -289,14 +290,23 @@ describe("RedisStorage", () => {
     }
   });
 
-  it("fails fast with a ConnectionError when Redis is unreachable", async () => {
-    const s = new RedisStorage({ url: "redis://:secret-pw@127.0.0.1:6390", prefix });
-    const t0 = Date.now();
-    const err = await s.start(ctx).catch((e: unknown) => e);
-    expect(Date.now() - t0).toBeLessThan(5500);
-    expect(err).toBeInstanceOf(ConnectionError);
-    expect((err as ConnectionError).code).toBe("QTASKS_CONNECTION");
-    expect(String((err as Error).message)).not.toContain("secret-pw");
+  it("fails fast with a ConnectionError when Redis is unreachable, with the reason and no credentials", async () => {
+    const cases = [
+      { url: "redis://:secret-pw@127.0.0.1:6390", reason: "ECONNREFUSED" },
+      { url: "redis://no-such-user:secret-pw@127.0.0.1:6379", reason: "WRONGPASS" },
+    ];
+    for (const { url, reason } of cases) {
+      const s = new RedisStorage({ url, prefix });
+      const t0 = Date.now();
+      const err = await s.start(ctx).catch((e: unknown) => e);
+      expect(Date.now() - t0).toBeLessThan(5500);
+      expect(err).toBeInstanceOf(ConnectionError);
+      expect((err as ConnectionError).code).toBe("QTASKS_CONNECTION");
+      expect((err as Error).message).toContain(reason);
+      expect(inspect(err, { depth: 10 })).not.toContain("secret-pw");
+      await expect(s.get("x")).rejects.toBeInstanceOf(NotStartedError);
+      await s.stop();
+    }
   });
 
   it("gives a prefix without a hash tag the app name as one", async () => {
