@@ -156,6 +156,29 @@ describe("RedisStorage notifications", () => {
     }
   });
 
+  it("after an outage of several seconds, reconnects, resubscribes, resyncs, and works again", async () => {
+    const proxy = await startProxy(6379);
+    try {
+      const a = await factory.make({ url: `redis://127.0.0.1:${proxy.port}` });
+      const b = await factory.make();
+      const r = rec();
+      await a.add([r]);
+      const events: StorageEvent[] = [];
+      await a.subscribe(r.uuid, (e) => events.push(e));
+      await proxy.close();
+      await new Promise((res) => setTimeout(res, 3000));
+      await expect(a.get(r.uuid)).rejects.toBeInstanceOf(ConnectionError);
+      await proxy.reopen();
+      await until(events, "resync", 15_000);
+      await b.begin(r.uuid, env(r));
+      await b.finish(r.uuid, 1, { status: "success", returning: "back" });
+      await until(events, "final");
+      expect((await a.get(r.uuid))?.returning).toBe("back");
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("fails fast with ConnectionError when Redis goes away after start", async () => {
     const proxy = await startProxy(6379);
     try {
@@ -196,35 +219,47 @@ async function killClients(admin: Redis, name: string): Promise<number> {
   return n;
 }
 
-/** A TCP proxy to Redis that can be shut down (listener and live sockets) to simulate an outage. */
-async function startProxy(target: number): Promise<{ port: number; close(): Promise<void> }> {
+/** A TCP proxy to Redis that can be shut down (listener and live sockets) to simulate an outage,
+ * and opened again on the same port. */
+async function startProxy(
+  target: number,
+): Promise<{ port: number; close(): Promise<void>; reopen(): Promise<void> }> {
   const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = tcpConnect(target, "127.0.0.1");
-    sockets.add(client);
-    sockets.add(upstream);
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on("error", end);
-    upstream.on("error", end);
-    client.on("close", end);
-    upstream.on("close", end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  let closed = false;
+  let server: Server | undefined;
+  let port = 0;
+  const listen = async () => {
+    const srv = createServer((client) => {
+      const upstream = tcpConnect(target, "127.0.0.1");
+      sockets.add(client);
+      sockets.add(upstream);
+      client.pipe(upstream).pipe(client);
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+        sockets.delete(client);
+        sockets.delete(upstream);
+      };
+      client.on("error", end);
+      upstream.on("error", end);
+      client.on("close", end);
+      upstream.on("close", end);
+    });
+    await new Promise<void>((resolve) => srv.listen(port, "127.0.0.1", resolve));
+    port = (srv.address() as { port: number }).port;
+    server = srv;
+  };
+  await listen();
   return {
-    port,
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+    get port() {
+      return port;
     },
+    close: async () => {
+      const srv = server;
+      if (!srv) return;
+      server = undefined;
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+    },
+    reopen: listen,
   };
 }
