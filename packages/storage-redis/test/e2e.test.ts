@@ -68,4 +68,32 @@ describe("QueueTasks with RedisStorage (MemoryBroker)", () => {
     expect(stats.statuses.error).toBe(1);
     expect(stats.workers.length).toBe(1);
   });
+
+  it("a client app waits through its own storage instance while a worker app (another instance) runs the task", async () => {
+    const broker = new MemoryBroker();
+    const make = () =>
+      new QueueTasks({
+        name: "e2e2",
+        broker,
+        storage: new RedisStorage({ url: REDIS_URL, prefix }),
+        logger: silentLogger,
+      });
+    const client = make();
+    const worker = make();
+    apps.push(client, worker);
+    const slow = worker.task({ name: "slow" }, async (ms: number) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return `slept ${ms}`;
+    });
+    client.task({ name: "slow" }, async (_ms: number) => "client never runs it");
+    await worker.start();
+    await client.connect();
+    const handles = await Promise.all([50, 100, 150].map((ms) => client.addTask<typeof slow>("slow", ms)));
+    expect(await Promise.all(handles.map((h) => h.result({ timeout: 10 })))).toEqual([
+      "slept 50",
+      "slept 100",
+      "slept 150",
+    ]);
+    expect((await client.get(handles[0]!.uuid))?.status).toBe("success");
+  });
 });
