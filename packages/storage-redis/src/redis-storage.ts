@@ -262,7 +262,9 @@ export class RedisStorage implements Storage {
   async getOutputs(uuid: string, from = 0): Promise<unknown[]> {
     const k = this.k();
     const c = this.c();
-    const items = await this.run("getOutputs", () => c.lrange(k.outputs(uuid), Math.max(0, from), -1));
+    const items = await this.run("getOutputs", () =>
+      c.lrange(k.outputs(uuid), Math.max(0, Math.trunc(from) || 0), -1),
+    );
     return items.map((s) => JSON.parse(s));
   }
 
@@ -351,7 +353,10 @@ export class RedisStorage implements Storage {
     if (!(options.olderThanSeconds >= 0)) {
       throw new InvalidOptionError("olderThanSeconds", "must be a number of seconds >= 0");
     }
-    return this.purgeOlderThan(Math.round(options.olderThanSeconds * 1000), options.limit ?? 1000);
+    return this.purgeOlderThan(
+      Math.round(options.olderThanSeconds * 1000),
+      Math.floor(options.limit ?? 1000),
+    );
   }
 
   /** Delete in small batches (each batch one short script), oldest finished first. */
