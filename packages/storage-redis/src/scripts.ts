@@ -186,8 +186,14 @@ return n`;
 
 /**
  * heartbeat. KEYS: workers zset, infos hash. ARGV: worker id, JSON info, ttl ms.
+ * Also drops a few expired workers, so that dead ids do not pile up when nobody lists them.
  */
 export const HEARTBEAT = `${NOW}
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 100)
+if #dead > 0 then
+  redis.call('ZREM', KEYS[1], unpack(dead))
+  redis.call('HDEL', KEYS[2], unpack(dead))
+end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1`;

@@ -1,5 +1,6 @@
 import type { WorkerInfo } from "@qtasks/core";
 import { NotStartedError } from "@qtasks/core";
+import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisGlobalConfig } from "../src/index";
 import { ctx, deletePrefix, REDIS_URL, randomPrefix } from "./helpers";
@@ -49,6 +50,17 @@ describe("RedisGlobalConfig", () => {
     await new Promise((r) => setTimeout(r, 800));
     ids = (await a.listWorkers()).map((x) => x.id);
     expect(ids).toEqual(["w-long"]);
+    // A heartbeat also clears expired workers' infos, even when nobody lists them.
+    await a.heartbeat(info("w-dead"), 0.2);
+    await new Promise((r) => setTimeout(r, 400));
+    await b.heartbeat(info("w-other"), 30);
+    const admin = new Redis(REDIS_URL);
+    try {
+      expect(await admin.hexists(`${prefix}:g:info`, "w-dead")).toBe(0);
+      expect(await admin.zscore(`${prefix}:g:workers`, "w-dead")).toBeNull();
+    } finally {
+      admin.disconnect();
+    }
     // A new heartbeat brings an expired worker back.
     await a.heartbeat({ ...info("w-short"), running: 3 }, 5);
     const back = (await b.listWorkers()).find((x) => x.id === "w-short");
