@@ -1,0 +1,13 @@
+export type { BatchOptions } from "./batcher";
+export {
+  type ConnectionTarget,
+  DEFAULT_DATABASE_URL,
+  PostgresUnreachableError,
+} from "./connection";
+export { LATEST_VERSION, MIGRATIONS, type Migration, migrate } from "./migrations";
+export {
+  PostgresStorage,
+  type PostgresStorageOptions,
+  type PostgresStorageStats,
+} from "./postgres-storage";
+export { quoteIdent, validateSchemaName } from "./sql";
