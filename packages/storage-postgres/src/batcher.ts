@@ -111,7 +111,7 @@ export class MicroBatcher<I, R> {
   private async execute(batch: Pending<I, R>[]): Promise<void> {
     try {
       const results = await this.run(batch.map((p) => p.item));
-      batch.forEach((p, i) => p.resolve(results[i] as R));
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] as R);
     } catch (err) {
       for (const p of batch) p.reject(err);
     } finally {

@@ -2,10 +2,10 @@ import { SerializationError, UnstorableValueError } from "@qtasks/core";
 
 // PostgreSQL text and jsonb cannot hold NUL, and lone UTF-16 surrogates would be replaced (text) or
 // refused (jsonb): both are refused up front so that nothing is half-written.
-const BAD_CHAR = /\u0000|[\uD800-\uDFFF]/u;
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 function badString(s: string): string | null {
-  if (!BAD_CHAR.test(s)) return null;
+  if (!s.includes("\u0000") && !LONE_SURROGATE.test(s)) return null;
   return s.includes("\u0000") ? "a NUL character (\\u0000)" : "a lone UTF-16 surrogate";
 }
 
