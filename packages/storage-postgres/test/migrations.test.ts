@@ -16,7 +16,9 @@ describe("migrations", () => {
       // Exactly one instance applied every migration; the others found the schema current.
       expect(applied.flat().sort()).toEqual(MIGRATIONS.map((m) => m.version).sort());
       expect(applied.filter((a) => a.length > 0)).toHaveLength(1);
-      const rows = await admin<{ version: number }>(`SELECT version FROM "${schema}".migrations ORDER BY version`);
+      const rows = await admin<{ version: number }>(
+        `SELECT version FROM "${schema}".migrations ORDER BY version`,
+      );
       expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
       expect(rows.at(-1)?.version).toBe(LATEST_VERSION);
     } finally {
@@ -47,7 +49,9 @@ describe("migrations", () => {
       created_at: "timestamp with time zone",
       finished_at: "timestamp with time zone",
     });
-    const idx = await admin<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE schemaname = $1", [schema]);
+    const idx = await admin<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE schemaname = $1", [
+      schema,
+    ]);
     expect(idx.map((i) => i.indexname)).toEqual(
       expect.arrayContaining(["tasks_status_seq_idx", "tasks_task_name_seq_idx", "tasks_finished_idx"]),
     );

@@ -1,8 +1,8 @@
 import {
   InvalidOptionError,
+  type NewTaskRecord,
   NotStartedError,
   newUuid,
-  type NewTaskRecord,
   type TaskEnvelope,
   UnstorableValueError,
 } from "@qtasks/core";
@@ -52,7 +52,15 @@ describe("PostgresStorage", () => {
   it("round-trips hostile strings in args, results, errors, tags and extra exactly", async () => {
     for (const h of HOSTILE) {
       const uuid = newUuid();
-      await s.add([rec({ uuid, taskName: h.slice(0, 200), args: [h, { [h.slice(0, 50)]: h }], tags: [h], extra: { k: h } })]);
+      await s.add([
+        rec({
+          uuid,
+          taskName: h.slice(0, 200),
+          args: [h, { [h.slice(0, 50)]: h }],
+          tags: [h],
+          extra: { k: h },
+        }),
+      ]);
       const b = await s.begin(uuid, env(uuid));
       expect(b.kind).toBe("started");
       expect(await s.finish(uuid, 1, { status: "success", returning: { nested: [h, h] } })).toBe(true);
@@ -66,9 +74,14 @@ describe("PostgresStorage", () => {
       const u2 = newUuid();
       await s.add([rec({ uuid: u2 })]);
       await s.begin(u2, env(u2));
-      expect(await s.finish(u2, 1, { status: "error", traceback: h, errorName: h.slice(0, 80), deadLetterReason: h })).toBe(
-        true,
-      );
+      expect(
+        await s.finish(u2, 1, {
+          status: "error",
+          traceback: h,
+          errorName: h.slice(0, 80),
+          deadLetterReason: h,
+        }),
+      ).toBe(true);
       const e = (await s.get(u2))!;
       expect(e.traceback).toBe(h);
       expect(e.errorName).toBe(h.slice(0, 80));
@@ -173,7 +186,9 @@ describe("PostgresStorage", () => {
     // Two begins at once (a duplicate delivery): both run, one after the other.
     const [a, b] = await Promise.all([s.begin(r.uuid, env(r.uuid)), s.begin(r.uuid, env(r.uuid))]);
     expect([a.kind, b.kind]).toEqual(["started", "started"]);
-    expect(new Set([(a as { attempt: number }).attempt, (b as { attempt: number }).attempt])).toEqual(new Set([1, 2]));
+    expect(new Set([(a as { attempt: number }).attempt, (b as { attempt: number }).attempt])).toEqual(
+      new Set([1, 2]),
+    );
     const [f1, f2] = await Promise.all([
       s.finish(r.uuid, 2, { status: "success", returning: 1 }),
       s.finish(r.uuid, 2, { status: "success", returning: 2 }),
@@ -188,9 +203,9 @@ describe("PostgresStorage", () => {
     await s.begin(r.uuid, env(r.uuid));
     await s.begin(r.uuid, env(r.uuid));
     expect(await s.finish(r.uuid, 1, { status: "success", returning: "stale" })).toBe(false);
-    expect(await s.finish(r.uuid, 2, { status: "retry", traceback: "tb", errorName: "E", retryUuid: newUuid() })).toBe(
-      true,
-    );
+    expect(
+      await s.finish(r.uuid, 2, { status: "retry", traceback: "tb", errorName: "E", retryUuid: newUuid() }),
+    ).toBe(true);
     expect(await s.finish(r.uuid, 2, { status: "success", returning: "late" })).toBe(false);
     const got = (await s.get(r.uuid))!;
     expect(got).toMatchObject({ status: "retry", attempt: 2, traceback: "tb", errorName: "E" });
@@ -221,7 +236,9 @@ describe("PostgresStorage", () => {
     for (const r of rs) await s.add([r]);
     const listed = await s.list({ taskName: names[0] });
     expect(listed.map((x) => x.uuid)).toEqual([rs[4]!.uuid, rs[2]!.uuid, rs[0]!.uuid]);
-    expect((await s.list({ taskName: names[1], limit: 1, offset: 1 })).map((x) => x.uuid)).toEqual([rs[3]!.uuid]);
+    expect((await s.list({ taskName: names[1], limit: 1, offset: 1 })).map((x) => x.uuid)).toEqual([
+      rs[3]!.uuid,
+    ]);
     expect((await s.list({ status: "new", taskName: names[1] })).length).toBe(3);
     const counts = await s.count();
     expect(Object.keys(counts).sort()).toEqual(["cancel", "error", "new", "process", "retry", "success"]);
@@ -236,7 +253,9 @@ describe("PostgresStorage", () => {
       await s.finish(r.uuid, 1, { status: "success", returning: null });
     }
     await s.appendOutput(old[0]!.uuid, 1, "too late"); // ignored: final
-    await admin(`UPDATE "${schema}".tasks SET finished_at = now() - interval '2 hours' WHERE task_name = 'old'`);
+    await admin(
+      `UPDATE "${schema}".tasks SET finished_at = now() - interval '2 hours' WHERE task_name = 'old'`,
+    );
     const running = rec({ taskName: "old" });
     await s.add([running]);
     expect(await s.purge({ olderThanSeconds: 3600, limit: 3 })).toBe(3);

@@ -33,11 +33,12 @@ describe("start-up with PostgreSQL unreachable", () => {
       expect(l.fields).toMatchObject({ host: "127.0.0.1", port: 5439, database: "somedb", attempt: i + 1 });
     });
     // Nothing that was logged or thrown carries the password.
-    const everything = JSON.stringify(logger.lines) + String((err as Error).message) + String((err as Error).stack);
+    const everything =
+      JSON.stringify(logger.lines) + String((err as Error).message) + String((err as Error).stack);
     expect(everything).not.toContain(canary);
-    expect(JSON.stringify((err as Error).cause, Object.getOwnPropertyNames((err as Error).cause ?? {}))).not.toContain(
-      canary,
-    );
+    expect(
+      JSON.stringify((err as Error).cause, Object.getOwnPropertyNames((err as Error).cause ?? {})),
+    ).not.toContain(canary);
     await storage.stop();
   });
 });
