@@ -1,5 +1,5 @@
 import { userInfo } from "node:os";
-import { ConnectionError } from "@qtasks/core";
+import { ConnectionError, type Logger } from "@qtasks/core";
 import pg from "pg";
 
 /** The local default when neither options nor `DATABASE_URL` name a database. */
@@ -127,4 +127,69 @@ export function sleep(ms: number): Promise<void> {
 export function backoffMs(attempt: number, baseMs: number, capMs: number): number {
   const exp = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(exp / 2 + Math.random() * (exp / 2));
+}
+
+/** Errors worth retrying at start-up: the server is down, starting, unreachable or refuses us for now. */
+export function isStartupRetryable(err: unknown): boolean {
+  if (isTransient(err)) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return true; // network-level (DNS, TLS, timeout)
+  return code.startsWith("28") || code === "3D000" || code === "53300" || code.startsWith("E");
+}
+
+/** A copy of a driver error safe to attach as `cause` (message without the password). */
+export function scrubbedError(err: unknown, password: string | undefined): unknown {
+  if (!(err instanceof Error) || !password) return err;
+  const copy = new Error(scrub(err.message, password));
+  copy.name = err.name;
+  (copy as { code?: unknown }).code = (err as { code?: unknown }).code;
+  return copy;
+}
+
+/**
+ * Runs `attempt` until it succeeds, logging one line per failed attempt (host, port, database, never
+ * the password) with capped exponential backoff; past `deadlineSeconds` throws
+ * `PostgresUnreachableError` (a non-retryable failure throws `ConnectionError` at once).
+ */
+export async function retryStartup(options: {
+  target: ConnectionTarget;
+  password: string | undefined;
+  logger: Logger;
+  deadlineSeconds: number;
+  attempt: () => Promise<void>;
+}): Promise<void> {
+  const { target, password, logger, deadlineSeconds } = options;
+  const deadline = Date.now() + deadlineSeconds * 1000;
+  const where = describeTarget(target);
+  const fields = { host: target.host, port: target.port, database: target.database };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await options.attempt();
+      return;
+    } catch (err) {
+      const message = scrub((err as Error)?.message ?? String(err), password);
+      const now = Date.now();
+      if (!isStartupRetryable(err)) {
+        throw new ConnectionError("postgres", `start-up failed at ${where}: ${message}`, {
+          cause: scrubbedError(err, password),
+        });
+      }
+      if (now >= deadline) {
+        const error = new PostgresUnreachableError(target, attempt, deadlineSeconds, {
+          cause: scrubbedError(err, password),
+        });
+        logger.error(`PostgreSQL not reachable at ${where} (attempt ${attempt}); giving up: ${message}`, {
+          ...fields,
+          attempt,
+        });
+        throw error;
+      }
+      const delay = Math.min(backoffMs(attempt, 250, 5000), Math.max(0, deadline - now));
+      logger.warn(
+        `PostgreSQL not reachable at ${where} (attempt ${attempt}); retrying in ${(delay / 1000).toFixed(1)}s: ${message}`,
+        { ...fields, attempt },
+      );
+      await sleep(delay);
+    }
+  }
 }

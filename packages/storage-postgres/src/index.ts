@@ -5,6 +5,7 @@ export {
   PostgresUnreachableError,
 } from "./connection";
 export { LATEST_VERSION, MIGRATIONS, type Migration, migrate } from "./migrations";
+export { PostgresGlobalConfig, type PostgresGlobalConfigOptions } from "./postgres-global-config";
 export {
   PostgresStorage,
   type PostgresStorageOptions,

@@ -26,10 +26,9 @@ import { type BatchOptions, MicroBatcher } from "./batcher";
 import {
   backoffMs,
   type ConnectionTarget,
-  describeTarget,
   isTransient,
-  PostgresUnreachableError,
   resolveClientConfig,
+  retryStartup,
   scrub,
   sleep,
   targetOf,
@@ -296,7 +295,6 @@ export class PostgresStorage implements Storage {
     const logger = ctx.logger.child({ component: "storage", storage: "postgres", schema: this.schema });
     this.logger = logger;
     const deadlineSeconds = this.options.startupDeadlineSeconds ?? 30;
-    const deadline = Date.now() + deadlineSeconds * 1000;
     if (this.options.client) {
       this.pool = this.options.client;
       this.ownsPool = false;
@@ -316,61 +314,36 @@ export class PostgresStorage implements Storage {
       this.pool = pool;
       this.ownsPool = true;
     }
-    const where = describeTarget(this.target);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const client = await this.pool.connect();
-        try {
-          this.appliedMigrations = await migrate(client, this.schema);
-        } finally {
-          client.release();
-        }
-        if (this.appliedMigrations.length > 0) {
-          logger.info("applied PostgreSQL migrations", { versions: this.appliedMigrations.join(",") });
-        }
-        const listener = new NotificationListener(
-          { ...this.clientConfig, keepAlive: true },
-          this.channel,
-          logger,
-          this.password,
-        );
-        await listener.start();
-        this.listener = listener;
-        break;
-      } catch (err) {
-        const message = scrub((err as Error).message ?? String(err), this.password);
-        const retryable = isStartupRetryable(err);
-        const now = Date.now();
-        if (!retryable || now >= deadline) {
-          if (this.ownsPool) await this.pool.end().catch(() => {});
-          this.pool = undefined;
-          if (!retryable) {
-            throw new ConnectionError("postgres", `start-up failed at ${where}: ${message}`, {
-              cause: scrubbedError(err, this.password),
-            });
+    try {
+      await retryStartup({
+        target: this.target,
+        password: this.password,
+        logger,
+        deadlineSeconds,
+        attempt: async () => {
+          const client = await this.pool!.connect();
+          try {
+            this.appliedMigrations = await migrate(client, this.schema);
+          } finally {
+            client.release();
           }
-          const error = new PostgresUnreachableError(this.target, attempt, deadlineSeconds, {
-            cause: scrubbedError(err, this.password),
-          });
-          logger.error(error.message, {
-            host: this.target.host,
-            port: this.target.port,
-            database: this.target.database,
-          });
-          throw error;
-        }
-        const delay = Math.min(backoffMs(attempt, 250, 5000), Math.max(0, deadline - now));
-        logger.warn(
-          `PostgreSQL not reachable at ${where} (attempt ${attempt}); retrying in ${(delay / 1000).toFixed(1)}s: ${message}`,
-          {
-            host: this.target.host,
-            port: this.target.port,
-            database: this.target.database,
-            attempt,
-          },
-        );
-        await sleep(delay);
-      }
+          if (this.appliedMigrations.length > 0) {
+            logger.info("applied PostgreSQL migrations", { versions: this.appliedMigrations.join(",") });
+          }
+          const listener = new NotificationListener(
+            { ...this.clientConfig, keepAlive: true },
+            this.channel,
+            logger,
+            this.password,
+          );
+          await listener.start();
+          this.listener = listener;
+        },
+      });
+    } catch (err) {
+      if (this.ownsPool) await this.pool.end().catch(() => {});
+      this.pool = undefined;
+      throw err;
     }
     this.state = "started";
     this.startRetention();
@@ -786,21 +759,4 @@ export class PostgresStorage implements Storage {
     }
     return total;
   }
-}
-
-/** Errors worth retrying at start-up: the server is down, starting, unreachable or refuses us for now. */
-function isStartupRetryable(err: unknown): boolean {
-  if (isTransient(err)) return true;
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== "string") return true; // network-level (DNS, TLS, timeout)
-  return code.startsWith("28") || code === "3D000" || code === "53300" || code.startsWith("E");
-}
-
-/** A copy of a driver error safe to attach as `cause` (message without the password). */
-function scrubbedError(err: unknown, password: string | undefined): unknown {
-  if (!(err instanceof Error) || !password) return err;
-  const copy = new Error(scrub(err.message, password));
-  copy.name = err.name;
-  (copy as { code?: unknown }).code = (err as { code?: unknown }).code;
-  return copy;
 }

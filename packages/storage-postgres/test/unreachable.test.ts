@@ -25,8 +25,10 @@ describe("start-up with PostgreSQL unreachable", () => {
     expect((err as Error).message).toContain("127.0.0.1:5439/somedb");
     expect(elapsed).toBeGreaterThanOrEqual(2500);
 
-    const attempts = logger.lines.filter((l) => l.level === "warn" && l.message.includes("not reachable"));
+    const attempts = logger.lines.filter((l) => l.message.includes("not reachable"));
     expect(attempts.length).toBeGreaterThanOrEqual(2);
+    expect(attempts.at(-1)?.level).toBe("error");
+    expect(attempts.slice(0, -1).every((l) => l.level === "warn")).toBe(true);
     attempts.forEach((l, i) => {
       expect(l.message).toContain("127.0.0.1:5439/somedb");
       expect(l.message).toContain(`attempt ${i + 1}`);
