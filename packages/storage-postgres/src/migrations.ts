@@ -48,9 +48,9 @@ CREATE TABLE ${tasks} (
   tags text[] NOT NULL DEFAULT '{}',
   extra jsonb NOT NULL DEFAULT '{}'
 );
-CREATE UNIQUE INDEX ${quoteIdent("tasks_seq_idx")} ON ${tasks} (seq);
-CREATE INDEX ${quoteIdent("tasks_status_seq_idx")} ON ${tasks} (status, seq);
-CREATE INDEX ${quoteIdent("tasks_task_name_seq_idx")} ON ${tasks} (task_name, seq);
+CREATE INDEX ${quoteIdent("tasks_created_idx")} ON ${tasks} (created_at, seq);
+CREATE INDEX ${quoteIdent("tasks_status_created_idx")} ON ${tasks} (status, created_at, seq);
+CREATE INDEX ${quoteIdent("tasks_task_name_created_idx")} ON ${tasks} (task_name, created_at, seq);
 CREATE INDEX ${quoteIdent("tasks_finished_idx")} ON ${tasks} (finished_at) WHERE status IN ${FINAL};
 CREATE TABLE ${outputs} (
   uuid uuid NOT NULL REFERENCES ${tasks} (uuid) ON DELETE CASCADE,

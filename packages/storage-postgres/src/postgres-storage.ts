@@ -536,7 +536,7 @@ export class PostgresStorage implements Storage {
     params.push(limit, offset);
     const { rows } = await this.query<RecordRow>(
       `SELECT ${cols("t")} FROM ${this.t} t ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-       ORDER BY t.seq DESC LIMIT $${params.length - 1} OFFSET $${params.length}`,
+       ORDER BY t.created_at DESC, t.seq DESC LIMIT $${params.length - 1} OFFSET $${params.length}`,
       params,
     );
     return rows.map(toRecord);

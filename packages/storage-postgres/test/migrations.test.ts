@@ -53,7 +53,12 @@ describe("migrations", () => {
       schema,
     ]);
     expect(idx.map((i) => i.indexname)).toEqual(
-      expect.arrayContaining(["tasks_status_seq_idx", "tasks_task_name_seq_idx", "tasks_finished_idx"]),
+      expect.arrayContaining([
+        "tasks_created_idx",
+        "tasks_status_created_idx",
+        "tasks_task_name_created_idx",
+        "tasks_finished_idx",
+      ]),
     );
   });
 });
