@@ -107,9 +107,12 @@ export class PostgresGlobalConfig implements GlobalConfig {
         deadlineSeconds,
         attempt: async () => {
           const client = await this.pool!.connect();
+          const onError = () => {};
+          client.on("error", onError);
           try {
             await migrate(client, this.schema);
           } finally {
+            client.off("error", onError);
             client.release();
           }
         },

@@ -179,9 +179,11 @@ function addRow(r: NewTaskRecord, ord: number): string {
     "retries",
   )},"retry_of":${JSON.stringify(optionalUuid(r.retryOf, "retryOf"))},"parent_uuid":${JSON.stringify(
     optionalUuid(r.parentUuid, "parentUuid"),
-  )},"tags":${JSON.stringify(r.tags ?? [])},"extra":${extra},"created_at":${JSON.stringify(
-    r.createdAt ? r.createdAt.toISOString() : null,
-  )}}`;
+  )},"tags":${JSON.stringify(r.tags ?? [])},"extra":${extra},"created_at":${JSON.stringify(isoOrNull(r.createdAt))}}`;
+}
+
+function isoOrNull(d: Date | undefined): string | null {
+  return d instanceof Date && Number.isFinite(d.getTime()) ? d.toISOString() : null;
 }
 
 interface BeginItem {
@@ -322,9 +324,13 @@ export class PostgresStorage implements Storage {
         deadlineSeconds,
         attempt: async () => {
           const client = await this.pool!.connect();
+          // A connection dying mid-migration rejects the query; the 'error' event must not crash us.
+          const onError = () => {};
+          client.on("error", onError);
           try {
             this.appliedMigrations = await migrate(client, this.schema);
           } finally {
+            client.off("error", onError);
             client.release();
           }
           if (this.appliedMigrations.length > 0) {
@@ -391,7 +397,7 @@ export class PostgresStorage implements Storage {
         parentUuid: envelope.parentUuid,
         tags: envelope.tags ?? [],
         extra: envelope.extra ?? {},
-        createdAt: Number.isFinite(envelope.enqueuedAt) ? new Date(envelope.enqueuedAt) : undefined,
+        createdAt: new Date(envelope.enqueuedAt),
       },
       0,
     );
