@@ -12,3 +12,4 @@ export {
   type PostgresStorageStats,
 } from "./postgres-storage";
 export { quoteIdent, validateSchemaName } from "./sql";
+export { assertStorable, mapUnstorable } from "./unstorable";

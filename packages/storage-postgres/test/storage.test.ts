@@ -8,7 +8,7 @@ import {
 } from "@qtasks/core";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PostgresStorage } from "../src/index";
+import { mapUnstorable, PostgresStorage } from "../src/index";
 import { admin, ctx, DATABASE_URL, dropSchema, makeStorage, randomSchema, waitFor } from "./helpers";
 
 const schema = randomSchema();
@@ -152,6 +152,22 @@ describe("PostgresStorage", () => {
     expect((await s.get(uuid))!.status).toBe("process");
     expect(await s.getOutputs(uuid)).toEqual([]);
     expect(await s.finish(uuid, 1, { status: "success", returning: "fine" })).toBe(true);
+  });
+
+  it("maps PostgreSQL's own unstorable-value errors (22P05, 22021) to UnstorableValueError", async () => {
+    const fromServer = await admin(`SELECT '"a\\u0000b"'::jsonb`).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect((fromServer as { code?: string }).code).toBe("22P05");
+    const mapped = mapUnstorable(fromServer);
+    expect(mapped).toBeInstanceOf(UnstorableValueError);
+    expect((mapped as Error).cause).toBe(fromServer);
+    const other = new Error("x");
+    expect(mapUnstorable(other)).toBe(other);
+    expect(mapUnstorable(Object.assign(new Error("nul"), { code: "22021" }))).toBeInstanceOf(
+      UnstorableValueError,
+    );
   });
 
   it("coalesces 1000 concurrent adds into far fewer statements", async () => {
