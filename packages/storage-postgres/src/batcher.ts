@@ -9,11 +9,15 @@ export interface BatchOptions {
   maxWaitMs?: number;
   /** Flushes running at once (each holds a connection). Default 4. */
   maxInFlight?: number;
+  /** Most encoded bytes (approximately) in one statement; a larger single item still goes alone.
+   * Default 16 MiB. */
+  maxBytes?: number;
 }
 
 interface Pending<I, R> {
   item: I;
   key: string | undefined;
+  size: number;
   resolve(value: R): void;
   reject(err: unknown): void;
 }
@@ -30,6 +34,7 @@ export class MicroBatcher<I, R> {
   private readonly maxSize: number;
   private readonly maxWaitMs: number;
   private readonly maxInFlight: number;
+  private readonly maxBytes: number;
   private inFlight = 0;
   private timer: NodeJS.Immediate | NodeJS.Timeout | undefined;
   private readonly idleWaiters: (() => void)[] = [];
@@ -42,7 +47,12 @@ export class MicroBatcher<I, R> {
     private readonly run: (items: I[]) => Promise<R[]>,
     options: BatchOptions = {},
     private readonly keyOf?: (item: I) => string,
+    private readonly sizeOf?: (item: I) => number,
+    /** For a failed batch of several items: whether to run each item alone (a data error that only
+     * one item may have caused), so that one bad item does not fail its neighbours. */
+    private readonly isolate?: (err: unknown) => boolean,
   ) {
+    this.maxBytes = Math.max(1, options.maxBytes ?? 16 * 1024 * 1024);
     this.maxSize = Math.max(1, Math.floor(options.maxSize ?? 500));
     this.maxWaitMs = Math.max(0, options.maxWaitMs ?? 0);
     this.maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 4));
@@ -50,7 +60,7 @@ export class MicroBatcher<I, R> {
 
   push(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, key: this.keyOf?.(item), resolve, reject });
+      this.queue.push({ item, key: this.keyOf?.(item), size: this.sizeOf?.(item) ?? 0, resolve, reject });
       if (this.queue.length >= this.maxSize && this.inFlight < this.maxInFlight) this.flushNow();
       else this.schedule();
     });
@@ -92,13 +102,17 @@ export class MicroBatcher<I, R> {
 
   private take(): Pending<I, R>[] {
     const batch: Pending<I, R>[] = [];
-    if (!this.keyOf) return this.queue.splice(0, this.maxSize);
     const seen = new Set<string>();
     const rest: Pending<I, R>[] = [];
+    let bytes = 0;
+    let full = false;
     for (const p of this.queue) {
-      if (batch.length < this.maxSize && (p.key === undefined || !seen.has(p.key))) {
+      if (!full && batch.length > 0 && (batch.length >= this.maxSize || bytes + p.size > this.maxBytes))
+        full = true;
+      if (!full && (p.key === undefined || !seen.has(p.key))) {
         if (p.key !== undefined) seen.add(p.key);
         batch.push(p);
+        bytes += p.size;
       } else {
         rest.push(p);
       }
@@ -113,7 +127,21 @@ export class MicroBatcher<I, R> {
       const results = await this.run(batch.map((p) => p.item));
       for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] as R);
     } catch (err) {
-      for (const p of batch) p.reject(err);
+      if (batch.length > 1 && this.isolate?.(err)) {
+        await Promise.all(
+          batch.map(async (p) => {
+            try {
+              this.flushes++;
+              const [r] = await this.run([p.item]);
+              p.resolve(r as R);
+            } catch (e) {
+              p.reject(e);
+            }
+          }),
+        );
+      } else {
+        for (const p of batch) p.reject(err);
+      }
     } finally {
       this.inFlight--;
       if (this.queue.length > 0) this.flushNow();

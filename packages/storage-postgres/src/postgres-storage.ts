@@ -19,6 +19,7 @@ import {
   type TaskEnvelope,
   type TaskRecord,
   type TaskStatus,
+  UnstorableValueError,
   type Unsubscribe,
 } from "@qtasks/core";
 import pg from "pg";
@@ -248,16 +249,26 @@ export class PostgresStorage implements Storage {
     this.target = target;
     this.password = password;
     const batch = options.batch ?? {};
-    this.addBatcher = new MicroBatcher((items) => this.runAdd(items), batch);
+    this.addBatcher = new MicroBatcher(
+      (items) => this.runAdd(items),
+      batch,
+      undefined,
+      (i) => i.rows.reduce((n, r) => n + r.length, 0),
+      isDataError,
+    );
     this.beginBatcher = new MicroBatcher(
       (items) => this.runBegin(items),
       batch,
       (i) => i.uuid,
+      (i) => i.row.length,
+      isDataError,
     );
     this.finishBatcher = new MicroBatcher(
       (items) => this.runFinish(items),
       batch,
       (i) => i.uuid,
+      (i) => i.row.length,
+      isDataError,
     );
   }
 
@@ -765,4 +776,13 @@ export class PostgresStorage implements Storage {
     }
     return total;
   }
+}
+
+/** A statement refused for its data (class 22 data exception, 23 integrity violation): one row may
+ * be to blame, so a batch is retried row by row. */
+function isDataError(err: unknown): boolean {
+  if (err instanceof UnstorableValueError) return true;
+  const code = ((err as { cause?: { code?: unknown } } | null)?.cause?.code ??
+    (err as { code?: unknown })?.code) as string | undefined;
+  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"));
 }
