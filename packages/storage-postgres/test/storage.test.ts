@@ -44,7 +44,7 @@ const HOSTILE = [
   "back\\slash \\\\ \\u0000-as-text \\x00 \\n",
   "line\nbreak\r\ttab",
   "emoji 🎉 ünïcödé 中文 \u2028\u2029",
-  "%s %d {} ${x} :1 $1 ?",
+  "%s %d {} $" + "{x} :1 $1 ?",
   "a".repeat(1024 * 1024),
 ];
 
