@@ -24,7 +24,7 @@ export class PostgresUnreachableError extends ConnectionError {
     super(
       "postgres",
       `could not connect to PostgreSQL at ${describeTarget(target)} after ${attempts} attempt(s) within ${deadlineSeconds}s: ${
-        (options?.cause as Error | undefined)?.message ?? "unknown error"
+        options?.cause === undefined ? "unknown error" : errorText(options.cause)
       }`,
       options,
     );
@@ -96,6 +96,16 @@ export function describeTarget(t: ConnectionTarget): string {
   return `${host}:${t.port}/${t.database}`;
 }
 
+/** A readable one-line description of a driver error (Node's AggregateError has an empty message). */
+export function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const inner = (err as { errors?: unknown }).errors;
+  if (!err.message && Array.isArray(inner) && inner.length > 0) {
+    return inner.map((e) => (e instanceof Error ? e.message : String(e))).join("; ");
+  }
+  return err.message || (err as { code?: string }).code || err.name;
+}
+
 /** An error message with the password (if any) replaced, for logs and errors. */
 export function scrub(message: string, password: string | undefined): string {
   if (!password) return message;
@@ -140,7 +150,7 @@ export function isStartupRetryable(err: unknown): boolean {
 /** A copy of a driver error safe to attach as `cause` (message without the password). */
 export function scrubbedError(err: unknown, password: string | undefined): unknown {
   if (!(err instanceof Error) || !password) return err;
-  const copy = new Error(scrub(err.message, password));
+  const copy = new Error(scrub(errorText(err), password));
   copy.name = err.name;
   (copy as { code?: unknown }).code = (err as { code?: unknown }).code;
   return copy;
@@ -167,7 +177,7 @@ export async function retryStartup(options: {
       await options.attempt();
       return;
     } catch (err) {
-      const message = scrub((err as Error)?.message ?? String(err), password);
+      const message = scrub(errorText(err), password);
       const now = Date.now();
       if (!isStartupRetryable(err)) {
         throw new ConnectionError("postgres", `start-up failed at ${where}: ${message}`, {
