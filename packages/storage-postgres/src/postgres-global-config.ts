@@ -126,7 +126,9 @@ export class PostgresGlobalConfig implements GlobalConfig {
   }
 
   async stop(): Promise<void> {
-    if (this.startPromise) await this.startPromise.catch(() => {});
+    const starting = this.startPromise;
+    this.startPromise = undefined;
+    if (starting) await starting.catch(() => {});
     this.started = false;
     if (this.ownsPool) await this.pool?.end().catch(() => {});
     this.pool = undefined;

@@ -224,6 +224,7 @@ export class PostgresStorage implements Storage {
   private listener: NotificationListener | undefined;
   private logger: Logger | undefined;
   private startPromise: Promise<void> | undefined;
+  private stopPromise: Promise<void> | undefined;
   private state: "idle" | "started" | "stopping" | "stopped" = "idle";
   private retentionTimer: NodeJS.Timeout | undefined;
   private retentionRunning = false;
@@ -292,14 +293,18 @@ export class PostgresStorage implements Storage {
   // ---------------------------------------------------------------- lifecycle
 
   start(ctx: ComponentContext): Promise<void> {
-    if (this.state === "stopping" || this.state === "stopped") {
-      return Promise.reject(new NotStartedError("PostgresStorage was stopped; create a new one"));
-    }
     if (!this.startPromise) {
-      this.startPromise = this.doStart(ctx).catch((err) => {
-        this.startPromise = undefined;
-        throw err;
-      });
+      // A stopped storage may be started again: it opens new connections.
+      const previousStop = this.stopPromise ?? Promise.resolve();
+      this.startPromise = previousStop
+        .then(() => {
+          this.state = "idle";
+          return this.doStart(ctx);
+        })
+        .catch((err) => {
+          this.startPromise = undefined;
+          throw err;
+        });
     }
     return this.startPromise;
   }
@@ -366,13 +371,20 @@ export class PostgresStorage implements Storage {
     this.startRetention();
   }
 
-  async stop(): Promise<void> {
-    if (this.state === "stopped") return;
-    if (this.state === "idle" && !this.startPromise) {
-      this.state = "stopped";
-      return;
+  stop(): Promise<void> {
+    if (!this.stopPromise) {
+      const starting = this.startPromise;
+      this.stopPromise = this.doStop(starting).finally(() => {
+        this.stopPromise = undefined;
+      });
+      this.startPromise = undefined;
     }
-    if (this.startPromise) await this.startPromise.catch(() => {});
+    return this.stopPromise;
+  }
+
+  private async doStop(starting: Promise<void> | undefined): Promise<void> {
+    if (starting) await starting.catch(() => {});
+    if (this.state !== "started") return;
     this.state = "stopping";
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.retentionTimer = undefined;
@@ -381,6 +393,7 @@ export class PostgresStorage implements Storage {
     this.listener = undefined;
     if (this.ownsPool) await this.pool?.end().catch(() => {});
     this.pool = undefined;
+    this.ownsPool = false;
     this.state = "stopped";
   }
 

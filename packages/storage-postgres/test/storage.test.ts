@@ -322,6 +322,15 @@ describe("PostgresStorage", () => {
       expect(() => new PostgresStorage({ schema: bad })).toThrow(InvalidOptionError);
     }
     await expect(new PostgresStorage({ schema }).get(newUuid())).rejects.toBeInstanceOf(NotStartedError);
+    // A stopped storage starts again with new connections.
+    const again = makeStorage(schema);
+    await again.start(ctx());
+    await again.stop();
+    await again.start(ctx());
+    const r2 = rec();
+    await again.add([r2]);
+    expect((await again.get(r2.uuid))?.uuid).toBe(r2.uuid);
+    await again.stop();
   });
 
   it("notifies subscribers across instances and stores outputs in order", async () => {
