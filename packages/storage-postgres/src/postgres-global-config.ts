@@ -90,6 +90,8 @@ export class PostgresGlobalConfig implements GlobalConfig {
       const pool = new pg.Pool({
         max: 2,
         keepAlive: true,
+        // Notice a silently dead peer in about a minute, not the OS default of two hours.
+        keepAliveInitialDelayMillis: 10_000,
         connectionTimeoutMillis: 5000,
         ...this.clientConfig,
       });

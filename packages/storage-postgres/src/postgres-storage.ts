@@ -320,6 +320,8 @@ export class PostgresStorage implements Storage {
       const config: pg.PoolConfig = {
         max: 10,
         keepAlive: true,
+        // Notice a silently dead peer in about a minute, not the OS default of two hours.
+        keepAliveInitialDelayMillis: 10_000,
         connectionTimeoutMillis: Math.max(500, Math.min(5000, deadlineSeconds * 1000)),
         ...this.clientConfig,
       };
@@ -353,7 +355,7 @@ export class PostgresStorage implements Storage {
             logger.info("applied PostgreSQL migrations", { versions: this.appliedMigrations.join(",") });
           }
           const listener = new NotificationListener(
-            { ...this.clientConfig, keepAlive: true },
+            { keepAliveInitialDelayMillis: 10_000, ...this.clientConfig, keepAlive: true },
             this.channel,
             logger,
             this.password,
