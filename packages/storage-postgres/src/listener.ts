@@ -9,9 +9,10 @@ const KINDS = new Set<StorageEvent["kind"]>(["final", "status", "output", "cance
 
 /**
  * One dedicated connection (not from the pool, which would hand it back) that LISTENs on the
- * schema's channel and fans notifications out to per-uuid listeners. After a drop it reconnects with
- * capped backoff, LISTENs again and sends `resync` to every listener, since events may have been
- * missed in between.
+ * schema's channel and fans notifications out to per-uuid listeners. It LISTENs only while someone
+ * subscribes (a worker that never waits does not receive every change of the schema), and UNLISTENs
+ * after the last listener has been gone for a while. After a drop it reconnects with capped backoff,
+ * LISTENs again and sends `resync` to every listener, since events may have been missed in between.
  */
 export class NotificationListener {
   private readonly listeners = new Map<string, Set<Listener>>();
@@ -20,6 +21,10 @@ export class NotificationListener {
   private resolveReady!: () => void;
   private stopped = false;
   private connecting = false;
+  /** Whether LISTEN is active on the current connection. */
+  private listening = false;
+  private syncChain: Promise<void> = Promise.resolve();
+  private idleTimer: NodeJS.Timeout | undefined;
   /** Times the channel was (re)established, for tests and stats. */
   connects = 0;
 
@@ -28,6 +33,9 @@ export class NotificationListener {
     private readonly channel: string,
     private readonly logger: Logger,
     private readonly password: string | undefined,
+    /** How long LISTEN stays on after the last listener left (so that a stream of waits does not
+     * flap it). */
+    private readonly idleUnlistenMs = 30_000,
   ) {
     this.ready = this.newReady();
   }
@@ -37,12 +45,16 @@ export class NotificationListener {
     await this.connectOnce();
   }
 
-  /** Resolves once LISTEN is active (at once unless a reconnect is under way). */
-  whenReady(): Promise<void> {
-    return this.ready;
+  /** Whether LISTEN is active now (for tests and stats). */
+  get isListening(): boolean {
+    return this.listening && this.client !== undefined;
   }
 
-  add(uuid: string, listener: Listener): () => void {
+  /**
+   * Registers `listener` for `uuid`; the returned promise resolves once LISTEN is active, so that no
+   * notification committed after that is missed.
+   */
+  async add(uuid: string, listener: Listener): Promise<() => void> {
     const key = uuid.toLowerCase();
     let set = this.listeners.get(key);
     if (!set) {
@@ -50,16 +62,62 @@ export class NotificationListener {
       this.listeners.set(key, set);
     }
     set.add(listener);
-    return () => {
+    if (this.idleTimer) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+    const remove = () => {
       const s = this.listeners.get(key);
-      if (!s) return;
-      s.delete(listener);
+      if (!s?.delete(listener)) return;
       if (s.size === 0) this.listeners.delete(key);
+      if (this.listeners.size === 0 && !this.idleTimer && !this.stopped) {
+        this.idleTimer = setTimeout(() => {
+          this.idleTimer = undefined;
+          void this.sync();
+        }, this.idleUnlistenMs);
+        this.idleTimer.unref();
+      }
     };
+    try {
+      await this.ensureListening();
+    } catch (err) {
+      remove();
+      throw err;
+    }
+    return remove;
+  }
+
+  private async ensureListening(): Promise<void> {
+    for (let attempt = 1; !this.stopped; attempt++) {
+      await this.ready;
+      if (this.stopped) return;
+      await this.sync();
+      if (this.isListening) return;
+      // The connection dropped under us: the reconnect LISTENs again; wait for it.
+      await sleep(Math.min(50 * attempt, 500));
+    }
+  }
+
+  /** Brings LISTEN in line with whether anyone listens. Serialised: one LISTEN/UNLISTEN at a time. */
+  private sync(): Promise<void> {
+    this.syncChain = this.syncChain.then(async () => {
+      const client = this.client;
+      const want = this.listeners.size > 0;
+      if (!client || this.stopped || want === this.listening) return;
+      try {
+        await client.query(`${want ? "LISTEN" : "UNLISTEN"} ${quoteIdent(this.channel)}`);
+        if (this.client === client) this.listening = want;
+      } catch {
+        // A failed LISTEN means a broken connection: the drop handler reconnects.
+      }
+    });
+    return this.syncChain;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.listeners.clear();
     this.resolveReady();
     const c = this.client;
@@ -78,9 +136,10 @@ export class NotificationListener {
     client.on("notification", (msg) => this.onNotification(msg.channel, msg.payload));
     client.on("error", (err) => this.onDrop(client, err));
     client.on("end", () => this.onDrop(client, undefined));
+    const listen = this.listeners.size > 0;
     try {
       await client.connect();
-      await client.query(`LISTEN ${quoteIdent(this.channel)}`);
+      if (listen) await client.query(`LISTEN ${quoteIdent(this.channel)}`);
     } catch (err) {
       client.removeAllListeners("end");
       client.removeAllListeners("error");
@@ -93,6 +152,7 @@ export class NotificationListener {
       return;
     }
     this.client = client;
+    this.listening = listen;
     this.connects++;
     this.resolveReady();
   }
@@ -100,6 +160,7 @@ export class NotificationListener {
   private onDrop(client: pg.Client, err: Error | undefined): void {
     if (this.client !== client || this.stopped) return;
     this.client = undefined;
+    this.listening = false;
     this.ready = this.newReady();
     client.removeAllListeners("notification");
     client.on("error", () => {});

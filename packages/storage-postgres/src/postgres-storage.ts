@@ -62,6 +62,9 @@ export interface PostgresStorageOptions {
   operationRetrySeconds?: number;
   /** Write batching of `add`, `begin` and `finish`. */
   batch?: BatchOptions;
+  /** The LISTEN connection LISTENs only while someone subscribes; it UNLISTENs this many seconds
+   * after the last subscription ended. Default 30. */
+  unlistenAfterSeconds?: number;
 }
 
 /** Statement counts by kind, for monitoring and tests. */
@@ -278,6 +281,11 @@ export class PostgresStorage implements Storage {
     return { ...this.target };
   }
 
+  /** Whether the notification connection is LISTENing now (it does while anyone subscribes). */
+  get isListening(): boolean {
+    return this.listener?.isListening ?? false;
+  }
+
   /** Statements run by the write batcher, and the items they carried. */
   stats(): PostgresStorageStats {
     return {
@@ -359,6 +367,7 @@ export class PostgresStorage implements Storage {
             this.channel,
             logger,
             this.password,
+            (this.options.unlistenAfterSeconds ?? 30) * 1000,
           );
           await listener.start();
           this.listener = listener;
@@ -535,9 +544,7 @@ export class PostgresStorage implements Storage {
 
   async subscribe(uuid: string, listener: (event: StorageEvent) => void): Promise<Unsubscribe> {
     this.requireStarted();
-    const l = this.listener!;
-    const remove = l.add(uuid, listener);
-    await l.whenReady();
+    const remove = await this.listener!.add(uuid, listener);
     return async () => remove();
   }
 

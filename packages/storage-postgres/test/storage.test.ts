@@ -356,4 +356,32 @@ describe("PostgresStorage", () => {
       await peer.stop();
     }
   });
+
+  it("LISTENs only while someone subscribes", async () => {
+    const st = makeStorage(schema, { unlistenAfterSeconds: 0.2 });
+    await st.start(ctx());
+    try {
+      expect(st.isListening).toBe(false);
+      const r = rec();
+      await s.add([r]);
+      const events: string[] = [];
+      const unsub = await st.subscribe(r.uuid, (e) => events.push(e.kind));
+      expect(st.isListening).toBe(true);
+      await s.begin(r.uuid, env(r.uuid));
+      await waitFor(() => events.includes("status"));
+      await unsub();
+      await unsub();
+      await waitFor(() => !st.isListening, 5000);
+      // Subscribing again LISTENs again before it resolves.
+      const again: string[] = [];
+      const unsub2 = await st.subscribe(r.uuid, (e) => again.push(e.kind));
+      expect(st.isListening).toBe(true);
+      await s.finish(r.uuid, 1, { status: "success", returning: 1 });
+      await waitFor(() => again.includes("final"));
+      expect(events).toEqual(["status"]);
+      await unsub2();
+    } finally {
+      await st.stop();
+    }
+  });
 });
