@@ -23,6 +23,8 @@ import { mapUnstorable, toJsonText } from "./unstorable";
 /** Options of `PostgresGlobalConfig` (the connection options are those of `PostgresStorage`). */
 export interface PostgresGlobalConfigOptions {
   connectionString?: string;
+  /** Alias of `connectionString`. */
+  url?: string;
   pool?: pg.PoolConfig;
   /** An existing pool to use; never ended by the global config. */
   client?: pg.Pool;
@@ -57,7 +59,7 @@ export class PostgresGlobalConfig implements GlobalConfig {
     this.settings = qualified(this.schema, "settings");
     const base = options.client
       ? { ...(options.client.options as pg.PoolConfig) }
-      : resolveClientConfig(options);
+      : resolveClientConfig({ ...options, connectionString: options.connectionString ?? options.url });
     this.clientConfig = withDefaultUser({
       ...base,
       application_name: options.applicationName ?? base.application_name ?? "qtasks",

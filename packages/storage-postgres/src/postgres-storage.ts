@@ -44,6 +44,8 @@ import { assertStorable, mapUnstorable, toJsonText } from "./unstorable";
 export interface PostgresStorageOptions {
   /** Default: `pool.connectionString`/`pool.host`, else `DATABASE_URL`, else `postgres://127.0.0.1:5432/test`. */
   connectionString?: string;
+  /** Alias of `connectionString`, as the other qtasks adapters name it. */
+  url?: string;
   /** Options for the pool the storage creates (size, TLS, timeouts, ...). */
   pool?: pg.PoolConfig;
   /** An existing pool to use instead; the storage never ends it. The LISTEN connection is still the
@@ -246,7 +248,7 @@ export class PostgresStorage implements Storage {
     this.outputsTable = qualified(this.schema, "task_outputs");
     const base = options.client
       ? { ...(options.client.options as pg.PoolConfig) }
-      : resolveClientConfig(options);
+      : resolveClientConfig({ ...options, connectionString: options.connectionString ?? options.url });
     const appName = options.applicationName ?? base.application_name ?? "qtasks";
     this.clientConfig = withDefaultUser({ ...base, application_name: appName });
     const { target, password } = targetOf(this.clientConfig);

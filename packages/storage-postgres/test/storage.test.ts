@@ -322,8 +322,8 @@ describe("PostgresStorage", () => {
       expect(() => new PostgresStorage({ schema: bad })).toThrow(InvalidOptionError);
     }
     await expect(new PostgresStorage({ schema }).get(newUuid())).rejects.toBeInstanceOf(NotStartedError);
-    // A stopped storage starts again with new connections.
-    const again = makeStorage(schema);
+    // A stopped storage starts again with new connections (`url` is an alias of connectionString).
+    const again = new PostgresStorage({ url: DATABASE_URL, schema });
     await again.start(ctx());
     await again.stop();
     await again.start(ctx());
