@@ -4,7 +4,7 @@ export {
   DEFAULT_DATABASE_URL,
   PostgresUnreachableError,
 } from "./connection";
-export { LATEST_VERSION, MIGRATIONS, type Migration, migrate } from "./migrations";
+export { LATEST_VERSION, MIGRATIONS, type Migration, migrate, migrateSchema } from "./migrations";
 export { PostgresGlobalConfig, type PostgresGlobalConfigOptions } from "./postgres-global-config";
 export {
   PostgresStorage,

@@ -1,5 +1,6 @@
-import type { PoolClient } from "pg";
-import { qualified, quoteIdent } from "./sql";
+import pg, { type PoolClient } from "pg";
+import { resolveClientConfig, withDefaultUser } from "./connection";
+import { qualified, quoteIdent, validateSchemaName } from "./sql";
 
 /** One schema change. `up` builds the SQL for a schema (identifiers quoted by `quoteIdent`). */
 export interface Migration {
@@ -88,7 +89,7 @@ export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
  * rolls everything back (the lock is released with the transaction). Resolves to the versions this
  * call applied (empty when the schema was already current).
  */
-export async function migrate(client: PoolClient, schema: string): Promise<number[]> {
+export async function migrate(client: Pick<PoolClient, "query">, schema: string): Promise<number[]> {
   const applied: number[] = [];
   const table = qualified(schema, "migrations");
   await client.query("BEGIN");
@@ -116,4 +117,29 @@ export async function migrate(client: PoolClient, schema: string): Promise<numbe
     throw err;
   }
   return applied;
+}
+
+/**
+ * Applies the migrations to `schema` and closes its connection: for deploy scripts and a
+ * `qtasks migrate` style command, so that workers find the schema ready. Resolves to the versions
+ * applied (empty when current).
+ */
+export async function migrateSchema(options: {
+  connectionString?: string;
+  url?: string;
+  client?: pg.ClientConfig;
+  schema?: string;
+}): Promise<number[]> {
+  const schema = validateSchemaName(options.schema ?? "qtasks");
+  const config = withDefaultUser(
+    resolveClientConfig({ connectionString: options.connectionString ?? options.url, pool: options.client }),
+  );
+  const client = new pg.Client(config);
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    return await migrate(client, schema);
+  } finally {
+    await client.end().catch(() => {});
+  }
 }

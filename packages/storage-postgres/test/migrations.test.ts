@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { LATEST_VERSION, MIGRATIONS } from "../src/index";
-import { admin, ctx, dropSchema, makeStorage, randomSchema } from "./helpers";
+import { LATEST_VERSION, MIGRATIONS, migrateSchema } from "../src/index";
+import { admin, ctx, DATABASE_URL, dropSchema, makeStorage, randomSchema } from "./helpers";
 
 const schema = randomSchema();
 afterAll(async () => {
@@ -60,5 +60,21 @@ describe("migrations", () => {
         "tasks_finished_idx",
       ]),
     );
+  });
+
+  it("migrateSchema prepares a schema ahead of the workers", async () => {
+    const other = randomSchema();
+    try {
+      expect(await migrateSchema({ connectionString: DATABASE_URL, schema: other })).toEqual(
+        MIGRATIONS.map((m) => m.version),
+      );
+      expect(await migrateSchema({ url: DATABASE_URL, schema: other })).toEqual([]);
+      const s = makeStorage(other);
+      await s.start(ctx());
+      expect(s.appliedMigrations).toEqual([]);
+      await s.stop();
+    } finally {
+      await dropSchema(other);
+    }
   });
 });
