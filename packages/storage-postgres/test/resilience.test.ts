@@ -53,7 +53,7 @@ describe("dropped connections", () => {
     } finally {
       await s.stop();
     }
-  });
+  }, 60_000);
 
   it("pg_terminate_backend mid-run: the work finishes and waiting clients still wake", async () => {
     const appName = `qt-kill-${randomBytes(4).toString("hex")}`;
@@ -87,5 +87,5 @@ describe("dropped connections", () => {
     } finally {
       await app.stop({ timeout: 5 });
     }
-  });
+  }, 90_000);
 });
