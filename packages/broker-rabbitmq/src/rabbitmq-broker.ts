@@ -384,15 +384,27 @@ export class RabbitMQBroker implements Broker {
           this.lose(s, error);
         }
       }
-      // Let the frames that are already in the socket land, so a burst is claimed as one batch.
-      if (firstPass && this.buffer.length < max) await new Promise((r) => setImmediate(r));
+      // A burst (a fresh consumer, a raised prefetch, a bulk publish) arrives over a few ms: let it
+      // land so that it is claimed, and ordered by priority, as one batch.
+      if (firstPass && this.buffer.length < max) await this.settleBurst(max);
       firstPass = false;
       const out = this.take(max);
       if (out.length > 0) return out;
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted || !this.started) return [];
-      const woke = await this.waitForWork(left, signal);
-      if (woke) await new Promise((r) => setImmediate(r));
+      if (await this.waitForWork(left, signal)) await this.settleBurst(max);
+    }
+  }
+
+  /** Waits while deliveries keep arriving (a gap of 2 ms ends it), 25 ms at most. */
+  private async settleBurst(max: number): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    const end = Date.now() + 25;
+    let last = this.buffer.length;
+    while (this.buffer.length < max && Date.now() < end && this.started) {
+      await new Promise((r) => setTimeout(r, 2));
+      if (this.buffer.length === last) return;
+      last = this.buffer.length;
     }
   }
 
