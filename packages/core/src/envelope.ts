@@ -1,6 +1,6 @@
 import type { TaskEnvelope } from "./contracts/record";
 import { MalformedMessageError } from "./errors";
-import { MAX_PRIORITY, MIN_PRIORITY, isValidTaskName } from "./validation";
+import { isValidTaskName, MAX_PRIORITY, MIN_PRIORITY } from "./validation";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -123,7 +123,13 @@ export class TaskCancelError extends QTasksError {
 /** The awaited task ended in `error` (or `cancel`). The record is attached. */
 export class TaskFailedError extends QTasksError {
   constructor(
-    readonly record: { uuid: string; taskName: string; status: string; traceback?: string; cancelReason?: string },
+    readonly record: {
+      uuid: string;
+      taskName: string;
+      status: string;
+      traceback?: string;
+      cancelReason?: string;
+    },
   ) {
     super(
       record.status === "cancel" ? "QTASKS_TASK_CANCELLED" : "QTASKS_TASK_FAILED",

@@ -1,4 +1,4 @@
-import type { LogLevel, Logger } from "./contracts/logger";
+import type { Logger, LogLevel } from "./contracts/logger";
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

@@ -4,9 +4,9 @@ import {
   type AnyTask,
   AsyncTask,
   SyncTask,
+  splitTaskArgs,
   type TaskEnqueuer,
   type TaskFactory,
-  splitTaskArgs,
 } from "./task";
 
 /**
@@ -19,7 +19,8 @@ export class TaskRegistry {
   /** Adds a task; a name that is taken throws `DuplicateTaskError` naming both origins. */
   register(task: AnyTask): void {
     const existing = this.tasks.get(task.taskName);
-    if (existing && existing !== task) throw new DuplicateTaskError(task.taskName, existing.origin, task.origin);
+    if (existing && existing !== task)
+      throw new DuplicateTaskError(task.taskName, existing.origin, task.origin);
     this.tasks.set(task.taskName, task);
   }
 

@@ -245,14 +245,14 @@ export type EchoHandler = (self: TaskSelf, ...args: any[]) => any;
  * `task(...)` overloads shared by apps, routers and `sharedTask`: `task(handler)`,
  * `task(options, handler)`; with `echo: true` the handler takes `self` first.
  */
-export interface TaskFactory<T extends "async" | "sync" = "async"> {
+export interface TaskFactory<T extends "async" | "sync" = "async", O extends TaskOptions = TaskOptions> {
   <H extends AnyHandler>(handler: H): TaskOf<T, Parameters<H>, HandlerResult<H>>;
   <H extends EchoHandler>(
-    options: TaskOptions & { echo: true },
+    options: O & { echo: true },
     handler: H,
   ): TaskOf<T, HandlerArgs<H, true>, HandlerResult<H>>;
   <H extends AnyHandler>(
-    options: TaskOptions & { echo?: false },
+    options: O & { echo?: false },
     handler: H,
   ): TaskOf<T, Parameters<H>, HandlerResult<H>>;
 }
@@ -264,7 +264,8 @@ export type TaskOf<T extends "async" | "sync", A extends unknown[], R> = T exten
 /** Splits `task(handler)` / `task(options, handler)` arguments. */
 export function splitTaskArgs(a: unknown, b: unknown): { options: TaskOptions; handler: AnyHandler } {
   if (typeof a === "function") return { options: {}, handler: a as AnyHandler };
-  if (typeof b !== "function") throw new InvalidOptionError("handler", "task(options, handler) needs a function");
+  if (typeof b !== "function")
+    throw new InvalidOptionError("handler", "task(options, handler) needs a function");
   if (a !== undefined && (typeof a !== "object" || a === null))
     throw new InvalidOptionError("options", "must be an object");
   return { options: (a ?? {}) as TaskOptions, handler: b as AnyHandler };

@@ -44,14 +44,20 @@ export function validatePriority(priority: unknown, option = "priority"): number
   if (typeof priority !== "number" || !Number.isInteger(priority))
     throw new InvalidOptionError(option, `must be an integer, got ${String(priority)}`);
   if (priority < MIN_PRIORITY || priority > MAX_PRIORITY)
-    throw new InvalidOptionError(option, `must be between ${MIN_PRIORITY} and ${MAX_PRIORITY}, got ${priority}`);
+    throw new InvalidOptionError(
+      option,
+      `must be between ${MIN_PRIORITY} and ${MAX_PRIORITY}, got ${priority}`,
+    );
   return priority;
 }
 
 /** A duration in seconds: finite and >= 0 (`max` caps it when given). */
 export function validateSeconds(value: unknown, option: string, max = 365 * 24 * 3600): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > max)
-    throw new InvalidOptionError(option, `must be a number of seconds from 0 to ${max}, got ${String(value)}`);
+    throw new InvalidOptionError(
+      option,
+      `must be a number of seconds from 0 to ${max}, got ${String(value)}`,
+    );
   return value;
 }
 
@@ -68,7 +74,8 @@ export function assertJsonSafe(value: unknown, what = "value"): void {
       case "boolean":
         return;
       case "number":
-        if (!Number.isFinite(v)) throw new SerializationError(`${path} is ${v}, which JSON cannot carry`, path);
+        if (!Number.isFinite(v))
+          throw new SerializationError(`${path} is ${v}, which JSON cannot carry`, path);
         return;
       case "undefined":
         throw new SerializationError(`${path} is undefined, which JSON cannot carry`, path);

@@ -1,10 +1,10 @@
 import type { Broker } from "./broker";
 import type { GlobalConfig } from "./global-config";
 import type { Logger } from "./logger";
+import type { Plugin } from "./plugin";
 import type { TaskRecord } from "./record";
 import type { Storage } from "./storage";
 import type { Worker } from "./worker";
-import type { Plugin } from "./plugin";
 
 /** The app config that `ctx.getConfig()` returns. */
 export interface QueueTasksConfig {

@@ -1,6 +1,6 @@
 import type { PluginError } from "../errors";
 import type { TaskContext } from "./context";
-import type { ExecutionOutcome, EnqueueHookInput, EnqueuePatch, TaskFinishHookInput } from "./task";
+import type { EnqueueHookInput, EnqueuePatch, ExecutionOutcome, TaskFinishHookInput } from "./task";
 
 /**
  * A plugin hooks into the app at fixed points. Every hook is optional and may be async. Hooks run in

@@ -106,7 +106,7 @@ export interface ExecutionRequest {
   /** The `self` passed first to echo handlers. */
   readonly self: unknown;
   readonly ctx: TaskContext;
-  /** App-wide middleware first, then the task's. */
+  /** Before: app-wide middleware first, then the task's. After: the task's, then app-wide. */
   readonly middlewaresBefore: readonly MiddlewareBeforeEntry[];
   readonly middlewaresAfter: readonly MiddlewareAfterEntry[];
   /** Aborted on `maxTime`, cancellation, or forced stop. */

@@ -192,7 +192,12 @@ export class MemoryBroker implements Broker {
       const len = q.length - (this.readyHeads.get(p) ?? 0);
       if (len > 0) ready[p] = len;
     }
-    return { ready, delayed: this.delayed.length, inFlight: this.inFlight.size, deadLetters: this.dead.length };
+    return {
+      ready,
+      delayed: this.delayed.length,
+      inFlight: this.inFlight.size,
+      deadLetters: this.dead.length,
+    };
   }
 
   // --- internals ---------------------------------------------------------------------------------

@@ -178,7 +178,7 @@ export class MemoryStorage implements Storage {
 
   async requeue(uuid: string): Promise<boolean> {
     const rec = this.records.get(uuid);
-    if (!rec || rec.status !== "error") return false;
+    if (rec?.status !== "error") return false;
     this.setStatus(rec, "new");
     rec.updatedAt = new Date();
     delete rec.traceback;

@@ -1,0 +1,525 @@
+import { hostname } from "node:os";
+import { createTaskSelf, RunContext, type RunScope } from "./context";
+import type { Broker, Delivery } from "./contracts/broker";
+import type { ComponentMap, QueueTasksConfig } from "./contracts/context";
+import type { GlobalConfig } from "./contracts/global-config";
+import type { Logger } from "./contracts/logger";
+import type { Plugin } from "./contracts/plugin";
+import type { TaskRecord } from "./contracts/record";
+import type { FinalOutcome, Storage } from "./contracts/storage";
+import type {
+  EnqueueOptions,
+  ExecutionOutcome,
+  MiddlewareAfterEntry,
+  MiddlewareBeforeEntry,
+} from "./contracts/task";
+import type { Worker, WorkerStopOptions } from "./contracts/worker";
+import { QTasksError, TaskTimeoutError, UnknownTaskError } from "./errors";
+import type { QueueTasksEvents, TypedEmitter } from "./events";
+import { DefaultExecutor } from "./executor";
+import type { TaskHandle, WaitHooks } from "./handle";
+import { newUuid, retryUuid } from "./ids";
+import type { AnyTask } from "./task";
+import { encodeJson } from "./validation";
+
+/** What the worker needs from the app. `QueueTasks` provides it. */
+export interface WorkerHost {
+  readonly name: string;
+  readonly broker: Broker;
+  readonly storage: Storage;
+  readonly globalConfig: GlobalConfig;
+  readonly config: QueueTasksConfig;
+  readonly logger: Logger;
+  readonly plugins: readonly Plugin[];
+  readonly events: TypedEmitter<QueueTasksEvents>;
+  readonly middlewaresBefore: readonly MiddlewareBeforeEntry[];
+  readonly middlewaresAfter: readonly MiddlewareAfterEntry[];
+  lookupTask(name: string): AnyTask | undefined;
+  enqueueChild(
+    parentUuid: string,
+    task: string | AnyTask,
+    args: unknown[],
+    options: EnqueueOptions,
+    hooks: WaitHooks,
+  ): Promise<TaskHandle<unknown>>;
+}
+
+interface Run {
+  delivery: Delivery;
+  controller: AbortController;
+  /** Set when `stop()` gave up waiting and released the delivery: the run's outcome is dropped. */
+  released: boolean;
+  /** While > 0 the run waits on a child and does not hold a slot. */
+  waiting: number;
+}
+
+/**
+ * The default worker. Claims at most as many deliveries as it has free slots (so prefetch is
+ * bounded by what it can run now), records each run in storage, runs the executor, writes the final
+ * record and only then acks. Leases are renewed at a third of `leaseSeconds` while a task runs.
+ */
+export class DefaultWorker implements Worker {
+  readonly id: string;
+  readonly concurrency: number;
+  private readonly runs = new Set<Run>();
+  private busy = 0;
+  private stopping = false;
+  private claimAbort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private slotWaiter: (() => void) | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = new Date();
+  private readonly log: Logger;
+  private readonly components: Partial<ComponentMap>;
+
+  constructor(
+    private readonly host: WorkerHost,
+    options: { concurrency?: number } = {},
+  ) {
+    this.concurrency = options.concurrency ?? host.config.maxTasksProcess;
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1)
+      throw new QTasksError("QTASKS_INVALID_OPTION", "concurrency must be a positive integer");
+    this.id = `${hostname()}:${process.pid}:${newUuid().slice(0, 8)}`;
+    this.log = host.logger.child({ component: "worker", worker: this.id });
+    this.components = {
+      broker: host.broker,
+      storage: host.storage,
+      worker: this,
+      config: host.config,
+      logger: host.logger,
+      plugins: host.plugins,
+      globalConfig: host.globalConfig,
+    };
+  }
+
+  get running(): number {
+    return this.runs.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.loop) return;
+    this.stopping = false;
+    this.claimAbort = new AbortController();
+    // One timer renews every lease: a third of the lease period keeps a margin for slow round trips.
+    const every = Math.max(100, (this.host.broker.leaseSeconds * 1000) / 3);
+    this.leaseTimer = setInterval(() => void this.renewLeases(), every);
+    this.leaseTimer.unref();
+    await this.heartbeat();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.host.config.heartbeatInterval * 1000);
+    this.heartbeatTimer.unref();
+    for (const p of this.host.plugins) await this.hook(p, "onWorkerStart", () => p.onWorkerStart?.());
+    this.loop = this.claimLoop();
+    this.host.events.emit("worker:start", { workerId: this.id, concurrency: this.concurrency });
+    this.log.info("worker started", { concurrency: this.concurrency });
+  }
+
+  async stop(options: WorkerStopOptions = {}): Promise<void> {
+    if (!this.loop) return;
+    const timeout = options.timeout ?? this.host.config.shutdownTimeout;
+    this.stopping = true;
+    this.claimAbort.abort();
+    this.slotWaiter?.();
+    await this.loop;
+    this.loop = undefined;
+    // Let running tasks finish, up to the deadline.
+    const deadline = Date.now() + timeout * 1000;
+    while (this.runs.size > 0 && Date.now() < deadline) {
+      await new Promise<void>((r) => {
+        this.slotWaiter = r;
+        setTimeout(r, Math.min(100, Math.max(0, deadline - Date.now())));
+      });
+    }
+    // Release the rest now, so another worker takes them at once instead of after a lease expiry.
+    let released = 0;
+    for (const run of [...this.runs]) {
+      run.released = true;
+      run.controller.abort(
+        new QTasksError("QTASKS_WORKER_STOPPED", "the worker stopped before the task finished"),
+      );
+      if (this.runs.delete(run) && run.waiting === 0) this.busy--;
+      try {
+        if (await this.host.broker.release(run.delivery)) released++;
+      } catch (error) {
+        this.log.error("could not release a task on stop; it returns after its lease", {
+          uuid: run.delivery.envelope.uuid,
+          error,
+        });
+      }
+    }
+    clearInterval(this.leaseTimer);
+    clearInterval(this.heartbeatTimer);
+    await this.host.globalConfig.unregister(this.id).catch(() => {});
+    for (const p of this.host.plugins) await this.hook(p, "onWorkerStop", () => p.onWorkerStop?.());
+    this.host.events.emit("worker:stop", { workerId: this.id, released });
+    this.log.info("worker stopped", { released });
+  }
+
+  private async claimLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const free = this.concurrency - this.busy;
+      if (free <= 0) {
+        await new Promise<void>((r) => {
+          this.slotWaiter = r;
+        });
+        continue;
+      }
+      let deliveries: Delivery[];
+      try {
+        deliveries = await this.host.broker.claim(free, { waitSeconds: 5, signal: this.claimAbort.signal });
+        failures = 0;
+      } catch (error) {
+        if (this.stopping) break;
+        failures++;
+        const backoff = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
+        this.log.error("claim failed; retrying", { error: errorText(error), retryInMs: backoff });
+        await sleepMs(backoff, this.claimAbort.signal);
+        continue;
+      }
+      for (const d of deliveries) {
+        if (this.stopping) {
+          // Claimed as we stopped: hand it straight back.
+          await this.host.broker.release(d).catch(() => {});
+          continue;
+        }
+        this.spawn(d);
+      }
+    }
+  }
+
+  private spawn(delivery: Delivery): void {
+    const run: Run = { delivery, controller: new AbortController(), released: false, waiting: 0 };
+    this.runs.add(run);
+    this.busy++;
+    this.process(run)
+      .catch(async (error) => {
+        // Storage or broker failed mid-run: nothing final was acked, so the task is not lost.
+        // Hand it back after a pause rather than spinning on a failing service.
+        this.log.error("task processing failed; the task will be delivered again", {
+          uuid: delivery.envelope.uuid,
+          error: errorText(error),
+        });
+        if (!run.released) await this.host.broker.release(delivery, { delay: 1 }).catch(() => {});
+      })
+      .finally(() => {
+        // A run waiting on a child gave its slot back already.
+        if (this.runs.delete(run) && run.waiting === 0) this.busy--;
+        const w = this.slotWaiter;
+        this.slotWaiter = undefined;
+        w?.();
+      });
+  }
+
+  private async renewLeases(): Promise<void> {
+    for (const run of this.runs) {
+      this.host.broker.extendLease(run.delivery).then(
+        (ok) => {
+          if (!ok && !run.released)
+            this.log.warn("lease lost: another worker may run this task; a stale result will be refused", {
+              uuid: run.delivery.envelope.uuid,
+            });
+        },
+        (error) =>
+          this.log.warn("lease renewal failed", {
+            uuid: run.delivery.envelope.uuid,
+            error: errorText(error),
+          }),
+      );
+    }
+  }
+
+  private async process(run: Run): Promise<void> {
+    const { host } = this;
+    const { delivery } = run;
+    const env = delivery.envelope;
+
+    if (delivery.deliveryCount > host.broker.deliveryLimit) {
+      const begun = await host.storage.begin(env.uuid, env);
+      if (begun.kind === "final") {
+        await host.broker.ack(delivery);
+        return;
+      }
+      const reason = "delivery-limit";
+      await host.storage.finish(env.uuid, begun.attempt, {
+        status: "error",
+        traceback: `DeadLetter: delivered ${delivery.deliveryCount} times, over the limit of ${host.broker.deliveryLimit}; the worker running it probably crashed each time`,
+        errorName: "DeadLetter",
+        deadLetterReason: reason,
+      });
+      await host.broker.deadLetter(delivery, reason);
+      host.events.emit("task:dead-letter", { uuid: env.uuid, taskName: env.taskName, reason });
+      this.log.warn("task dead-lettered", { uuid: env.uuid, taskName: env.taskName, reason });
+      return;
+    }
+
+    const begun = await host.storage.begin(env.uuid, env);
+    if (begun.kind === "final") {
+      // Already final (a redelivery after the final write): ack without running again.
+      await host.broker.ack(delivery);
+      return;
+    }
+    const attempt = begun.attempt;
+    const task = host.lookupTask(env.taskName);
+    if (!task) {
+      const error = new UnknownTaskError(env.taskName);
+      await this.writeFinal(run, begun.record, attempt, { status: "error", error }, 0);
+      return;
+    }
+
+    const taskLog = host.logger.child({ task: env.taskName, uuid: env.uuid });
+    const scope: RunScope = {
+      uuid: env.uuid,
+      taskName: env.taskName,
+      attempt,
+      controller: run.controller,
+      logger: taskLog,
+      storage: host.storage,
+      config: host.config,
+      components: this.components,
+      enqueueChild: (target, args, options) =>
+        host.enqueueChild(env.uuid, target, args, options, {
+          enter: () => this.enterWait(run),
+          exit: () => this.exitWait(run),
+        }),
+    };
+    const ctx = new RunContext(scope);
+    const self = createTaskSelf(task, ctx, scope);
+
+    for (const p of host.plugins) await this.hook(p, "onTaskStart", () => p.onTaskStart?.(ctx));
+    if (host.events.has("task:start"))
+      host.events.emit("task:start", {
+        uuid: env.uuid,
+        taskName: env.taskName,
+        attempt,
+        retries: env.retries,
+      });
+
+    let maxTimer: NodeJS.Timeout | undefined;
+    if (task.maxTime !== undefined) {
+      const maxTime = task.maxTime;
+      maxTimer = setTimeout(
+        () => run.controller.abort(new TaskTimeoutError(task.taskName, maxTime)),
+        maxTime * 1000,
+      );
+    }
+    const started = Date.now();
+    let outcome: ExecutionOutcome;
+    try {
+      const Exec = task.executor ?? DefaultExecutor;
+      outcome = await new Exec({
+        task,
+        args: env.args,
+        retries: env.retries,
+        self,
+        ctx,
+        middlewaresBefore: [...host.middlewaresBefore, ...task.middlewaresBefore],
+        // App-wide middleware wraps the task's: its before runs first and its after last.
+        middlewaresAfter: [...task.middlewaresAfter, ...host.middlewaresAfter],
+        signal: run.controller.signal,
+        emitOutput: async (value) => {
+          encodeJson(value, "generator output", host.config.maxResultBytes);
+          await host.storage.appendOutput(env.uuid, attempt, value);
+        },
+      }).execute();
+    } catch (error) {
+      outcome = { status: "error", error };
+    } finally {
+      if (maxTimer) clearTimeout(maxTimer);
+      await ctx.dispose();
+    }
+    if (run.released) return; // stop() handed the task to another worker; drop this outcome.
+    await this.writeFinal(run, begun.record, attempt, outcome, Date.now() - started);
+  }
+
+  /** Writes the outcome (publishing a retry first), then acks. A refused (stale) write is not acked. */
+  private async writeFinal(
+    run: Run,
+    record: TaskRecord,
+    attempt: number,
+    outcome: ExecutionOutcome,
+    durationMs: number,
+  ): Promise<void> {
+    const { host } = this;
+    const env = run.delivery.envelope;
+    let final: FinalOutcome;
+    switch (outcome.status) {
+      case "success": {
+        try {
+          // A handler that returns nothing stores null.
+          const returning = outcome.returning === undefined ? null : outcome.returning;
+          encodeJson(returning, "result", host.config.maxResultBytes);
+          final = { status: "success", returning };
+        } catch (error) {
+          final = errorOutcome(error);
+        }
+        break;
+      }
+      case "error":
+        final = errorOutcome(outcome.error);
+        break;
+      case "cancel":
+        final = { status: "cancel", cancelReason: outcome.reason };
+        break;
+      case "retry": {
+        // Publish the next attempt before closing this one: a crash in between re-runs this attempt,
+        // whose retry has the same derived uuid, so the retry is never lost nor doubled in storage.
+        const next = retryUuid(env.uuid, env.retries + 1);
+        const nextEnvelope = {
+          ...env,
+          uuid: next,
+          retries: env.retries + 1,
+          retryOf: env.uuid,
+          enqueuedAt: Date.now(),
+        };
+        await host.storage.add([
+          {
+            uuid: next,
+            taskName: env.taskName,
+            priority: env.priority,
+            args: record.args,
+            retries: env.retries + 1,
+            retryOf: env.uuid,
+            parentUuid: env.parentUuid,
+            tags: record.tags,
+            extra: record.extra,
+          },
+        ]);
+        await host.broker.publish([{ envelope: nextEnvelope, delay: outcome.delay }]);
+        final = { ...errorOutcome(outcome.error), status: "retry", retryUuid: next } as FinalOutcome;
+        host.events.emit("task:retry", {
+          uuid: env.uuid,
+          taskName: env.taskName,
+          retryUuid: next,
+          delay: outcome.delay,
+          error: outcome.error,
+        });
+        break;
+      }
+    }
+    const ok = await host.storage.finish(env.uuid, attempt, final);
+    if (!ok) {
+      host.events.emit("task:stale", { uuid: env.uuid, taskName: env.taskName, attempt });
+      this.log.warn("stale completion refused: a newer attempt owns this task", {
+        uuid: env.uuid,
+        taskName: env.taskName,
+        attempt,
+      });
+      return;
+    }
+    await host.broker.ack(run.delivery);
+
+    const finalRecord: TaskRecord = {
+      ...record,
+      ...final,
+      status: final.status,
+      attempt,
+      finishedAt: new Date(),
+    };
+    delete (finalRecord as { error?: unknown }).error;
+    if (final.status === "success")
+      host.events.emit("task:success", {
+        uuid: env.uuid,
+        taskName: env.taskName,
+        record: finalRecord,
+        durationMs,
+      });
+    else if (final.status === "error")
+      host.events.emit("task:error", {
+        uuid: env.uuid,
+        taskName: env.taskName,
+        record: finalRecord,
+        error: outcome.status === "error" ? outcome.error : undefined,
+        durationMs,
+      });
+    else if (final.status === "cancel")
+      host.events.emit("task:cancel", { uuid: env.uuid, taskName: env.taskName, reason: final.cancelReason });
+    for (const p of host.plugins)
+      await this.hook(p, "onTaskFinish", () => p.onTaskFinish?.({ record: finalRecord }));
+  }
+
+  private enterWait(run: Run): void {
+    if (!this.runs.has(run)) return;
+    if (run.waiting++ === 0) {
+      this.busy--;
+      const w = this.slotWaiter;
+      this.slotWaiter = undefined;
+      w?.();
+    }
+  }
+
+  private exitWait(run: Run): void {
+    if (!this.runs.has(run)) return;
+    if (--run.waiting === 0) this.busy++;
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.host.globalConfig.heartbeat(
+        {
+          id: this.id,
+          appName: this.host.name,
+          host: hostname(),
+          pid: process.pid,
+          concurrency: this.concurrency,
+          running: this.runs.size,
+          startedAt: this.startedAt,
+          heartbeatAt: new Date(),
+        },
+        this.host.config.heartbeatInterval * 3,
+      );
+    } catch (error) {
+      this.log.warn("heartbeat failed", { error: errorText(error) });
+    }
+  }
+
+  private async hook(plugin: Plugin, hook: string, fn: () => unknown): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      this.host.events.emit("plugin:error", { plugin: plugin.name, hook, error });
+      this.log.error("plugin hook failed", { plugin: plugin.name, hook, error: errorText(error) });
+    }
+  }
+}
+
+/** A readable traceback for anything thrown, Error or not. */
+export function formatError(error: unknown): { traceback: string; errorName: string } {
+  if (error instanceof Error) {
+    const stack = error.stack ?? `${error.name}: ${error.message}`;
+    const cause = error.cause === undefined ? "" : `\nCaused by: ${formatError(error.cause).traceback}`;
+    return { traceback: `${stack}${cause}`, errorName: error.name };
+  }
+  let text: string;
+  try {
+    text = typeof error === "string" ? error : (JSON.stringify(error) ?? String(error));
+  } catch {
+    text = String(error);
+  }
+  return {
+    traceback: `Non-Error thrown: ${text}`,
+    errorName: typeof error === "object" ? "NonError" : typeof error,
+  };
+}
+
+function errorOutcome(error: unknown): FinalOutcome {
+  return { status: "error", ...formatError(error) };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+function sleepMs(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

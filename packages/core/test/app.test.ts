@@ -1,0 +1,276 @@
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  InvalidTaskNameError,
+  MemoryBroker,
+  PayloadTooLargeError,
+  type QueueTasks,
+  SerializationError,
+  TaskFailedError,
+  type TaskRecord,
+  UnknownTaskError,
+  WaitTimeoutError,
+} from "../src/index";
+import { makeApp, sleep } from "./helpers";
+
+const apps: QueueTasks[] = [];
+function app(options = {}) {
+  const a = makeApp(options);
+  apps.push(a);
+  return a;
+}
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((a) => a.stop({ timeout: 1 })));
+});
+
+describe("QueueTasks end to end on the in-memory default", () => {
+  it("runs a task and returns its typed result", async () => {
+    const a = app();
+    const add = a.task({ name: "add" }, async (x: number, y: number) => x + y);
+    await a.start();
+    const handle = await add.addTask(2, 3);
+    expect(handle.uuid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await handle.result({ timeout: 5 })).toBe(5);
+    const record = await a.get(handle.uuid);
+    expect(record).toMatchObject({
+      status: "success",
+      returning: 5,
+      args: [2, 3],
+      taskName: "add",
+      attempt: 1,
+    });
+    expect(record?.startedAt).toBeInstanceOf(Date);
+    expect(record?.finishedAt).toBeInstanceOf(Date);
+  });
+
+  it("enqueues by name, in bulk, and waits for all", async () => {
+    const a = app();
+    const double = a.task(function double(n: number) {
+      return n * 2;
+    });
+    await a.start();
+    const handles = await double.addTasks([[1], [2], [3]]);
+    expect(await Promise.all(handles.map((h) => h.result({ timeout: 5 })))).toEqual([2, 4, 6]);
+    const byName = await a.addTask<typeof double>("double", 21);
+    expect(await byName.result({ timeout: 5 })).toBe(42);
+    const mixed = await a.addTasks([
+      { task: "double", args: [5] },
+      { task: double, args: [6], priority: 3 },
+    ]);
+    expect(await Promise.all(mixed.map((h) => h.result({ timeout: 5 })))).toEqual([10, 12]);
+    expect((await a.get(mixed[1]!.uuid))?.priority).toBe(3);
+  });
+
+  it("a client enqueues before any worker exists; the worker runs it later", async () => {
+    const a = app();
+    const t = a.task({ name: "later" }, () => "done");
+    const handle = await t.addTask();
+    expect((await handle.get())?.status).toBe("new");
+    await a.start();
+    expect(await handle.result({ timeout: 5 })).toBe("done");
+  });
+
+  it("runs higher priorities first, FIFO within a priority", async () => {
+    const a = app({ config: { maxTasksProcess: 1 } });
+    const order: string[] = [];
+    const t = a.task({ name: "rec" }, (label: string) => {
+      order.push(label);
+    });
+    await t.with({ priority: 0 }).addTask("p0-a");
+    await t.with({ priority: 5 }).addTask("p5-a");
+    await t.with({ priority: -2 }).addTask("pm2");
+    await t.with({ priority: 5 }).addTask("p5-b");
+    const last = await t.with({ priority: 0 }).addTask("p0-b");
+    await a.start();
+    await last.wait({ timeout: 5 });
+    await sleep(20);
+    expect(order).toEqual(["p5-a", "p5-b", "p0-a", "p0-b", "pm2"]);
+  });
+
+  it("delays a task by the requested seconds", async () => {
+    const a = app();
+    const t = a.task({ name: "delayed" }, () => Date.now());
+    await a.start();
+    const at = Date.now();
+    const h = await t.with({ delay: 0.3 }).addTask();
+    const ranAt = (await h.result({ timeout: 5 })) as number;
+    expect(ranAt - at).toBeGreaterThanOrEqual(290);
+  });
+
+  it("records a thrown error with a readable traceback, and result() rejects with TaskFailedError", async () => {
+    const a = app();
+    const t = a.task({ name: "boom" }, () => {
+      throw new RangeError("out of range");
+    });
+    const s = a.task({ name: "throws-string" }, () => {
+      throw "plain string";
+    });
+    await a.start();
+    const h = await t.addTask();
+    await expect(h.result({ timeout: 5 })).rejects.toBeInstanceOf(TaskFailedError);
+    const rec = (await h.wait()) as TaskRecord;
+    expect(rec.status).toBe("error");
+    expect(rec.errorName).toBe("RangeError");
+    expect(rec.traceback).toContain("RangeError: out of range");
+    const h2 = await s.addTask();
+    const rec2 = await h2.wait({ timeout: 5 });
+    expect(rec2.status).toBe("error");
+    expect(rec2.traceback).toContain("plain string");
+  });
+
+  it("wait() times out with WaitTimeoutError instead of returning null", async () => {
+    const a = app();
+    const t = a.task({ name: "slow" }, () => sleep(2000));
+    await a.start();
+    const h = await t.addTask();
+    const err = await h.wait({ timeout: 0.2 }).catch((e) => e);
+    expect(err).toBeInstanceOf(WaitTimeoutError);
+    expect(err.code).toBe("QTASKS_WAIT_TIMEOUT");
+    expect(err.message).toContain(h.uuid);
+  });
+
+  it("unknown task names at the worker end in error with UnknownTaskError; prototype names are ordinary", async () => {
+    const a = app();
+    let ran = 0;
+    a.task({ name: "known" }, () => {
+      ran++;
+    });
+    await a.start();
+    for (const name of ["missing", "__proto__", "constructor", "toString", "hasOwnProperty"]) {
+      const h = await a.addTask(name);
+      const rec = await h.wait({ timeout: 5 });
+      expect(rec.status).toBe("error");
+      expect(rec.errorName).toBe("UnknownTaskError");
+      expect(rec.traceback).toContain(JSON.stringify(name));
+    }
+    expect(ran).toBe(0);
+    const ok = await a.addTask("known");
+    const okRec = await ok.wait({ timeout: 5 });
+    expect(okRec.traceback).toBeUndefined();
+    expect(okRec.status).toBe("success");
+    expect(new UnknownTaskError("x").code).toBe("QTASKS_UNKNOWN_TASK");
+  });
+
+  it("rejects invalid task names at registration", () => {
+    const a = app();
+    for (const name of ["", "x".repeat(201), "bad\nname", "a:b", "{x}", "tab\there", "null\u0000"]) {
+      expect(() => a.task({ name }, () => {})).toThrow(InvalidTaskNameError);
+    }
+    expect(() => a.task(() => {})).toThrow(InvalidTaskNameError); // anonymous, no name
+  });
+
+  it("rejects arguments JSON cannot carry, and stores and publishes nothing", async () => {
+    const a = app();
+    const t = a.task({ name: "echoargs" }, (...xs: unknown[]) => xs);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const bad of [() => 1, Symbol("s"), 10n, cyclic, new Date(), new Map(), Number.NaN, [undefined]]) {
+      await expect(t.addTask(bad)).rejects.toBeInstanceOf(SerializationError);
+    }
+    const stats = await a.stats();
+    expect(stats.statuses.new).toBe(0);
+    expect(Object.keys(stats.broker.ready)).toHaveLength(0);
+  });
+
+  it("rejects payloads over the limit before any I/O", async () => {
+    const a = app({ config: { maxPayloadBytes: 1000 } });
+    const t = a.task({ name: "big" }, (s: string) => s.length);
+    await expect(t.addTask("x".repeat(2000))).rejects.toBeInstanceOf(PayloadTooLargeError);
+    expect((await a.stats()).statuses.new).toBe(0);
+  });
+
+  it("a lease that expires redelivers the task, and the stale attempt cannot overwrite the newer one", async () => {
+    const broker = new MemoryBroker({ leaseSeconds: 0.3 });
+    const a = app({ broker });
+    const t = a.task({ name: "lease" }, async () => "fresh");
+    // Claim by hand with a worker that never renews: simulate a dead worker holding a lease.
+    await a.connect();
+    const h = await t.addTask();
+    const [d] = await broker.claim(1, { waitSeconds: 1 });
+    const begun = await a.storage.begin(d!.envelope.uuid, d!.envelope);
+    expect(begun.kind).toBe("started");
+    // The lease expires; a real worker picks it up again and finishes it.
+    await a.start();
+    const rec = await h.wait({ timeout: 5 });
+    expect(rec.status).toBe("success");
+    expect(rec.returning).toBe("fresh");
+    expect(rec.attempt).toBe(2);
+    // The stale attempt's final write and ack are refused.
+    expect(
+      await a.storage.finish(h.uuid, begun.kind === "started" ? begun.attempt : 0, {
+        status: "success",
+        returning: "stale",
+      }),
+    ).toBe(false);
+    expect(await broker.ack(d!)).toBe(false);
+    expect((await a.get(h.uuid))?.returning).toBe("fresh");
+  });
+
+  it("dead-letters a task delivered more than the delivery limit", async () => {
+    const broker = new MemoryBroker({ leaseSeconds: 0.1, deliveryLimit: 2 });
+    const a = app({ broker });
+    a.task({ name: "poison" }, () => "never");
+    await a.connect();
+    const h = await a.addTask("poison");
+    // Three claims that never finish (a worker that dies each time).
+    for (let i = 0; i < 2; i++) {
+      const [d] = await broker.claim(1, { waitSeconds: 2 });
+      expect(d?.deliveryCount).toBe(i + 1);
+      await a.storage.begin(d!.envelope.uuid, d!.envelope);
+    }
+    await a.start();
+    const rec = await h.wait({ timeout: 5 });
+    expect(rec.status).toBe("error");
+    expect(rec.deadLetterReason).toBe("delivery-limit");
+    const dead = await a.listDeadLetters();
+    expect(dead.map((d) => d.id)).toEqual([h.uuid]);
+    // Re-drive: the record goes back to new and the task runs.
+    expect(await a.redriveDeadLetters()).toBe(1);
+    const again = await a.handle(h.uuid).wait({ timeout: 5 });
+    expect(again.status).toBe("success");
+    expect(again.returning).toBe("never");
+  });
+
+  it("graceful stop lets running tasks finish and releases the ones past the deadline", async () => {
+    const broker = new MemoryBroker();
+    const a = app({ broker });
+    const started: string[] = [];
+    const t = a.task({ name: "work" }, async (ms: number) => {
+      started.push(String(ms));
+      await sleep(ms);
+      return ms;
+    });
+    await a.start();
+    const quick = await t.addTask(100);
+    const long = await t.addTask(5000);
+    await sleep(50);
+    await a.stop({ timeout: 0.5 });
+    expect((await a.storage.get(quick.uuid))?.status).toBe("success");
+    // The long one was released back to the broker: ready again, not leased.
+    const stats = await broker.stats();
+    expect(stats.inFlight).toBe(0);
+    expect(Object.values(stats.ready).reduce((x, y) => x + y, 0)).toBe(1);
+    expect((await a.storage.get(long.uuid))?.status).toBe("process");
+  });
+
+  it("a redelivered task whose record is already final is acked without running again", async () => {
+    const broker = new MemoryBroker({ leaseSeconds: 0.2 });
+    const a = app({ broker });
+    let runs = 0;
+    a.task({ name: "once" }, () => ++runs);
+    await a.connect();
+    const h = await a.addTask("once");
+    const [d] = await broker.claim(1, { waitSeconds: 1 });
+    const begun = await a.storage.begin(h.uuid, d!.envelope);
+    // Crash between the final write and the ack: the record is final, the envelope is not acked.
+    await a.storage.finish(h.uuid, begun.kind === "started" ? begun.attempt : 0, {
+      status: "success",
+      returning: 0,
+    });
+    await a.start();
+    await sleep(600);
+    expect(runs).toBe(0);
+    const stats = await broker.stats();
+    expect(stats.inFlight).toBe(0);
+    expect(Object.keys(stats.ready)).toHaveLength(0);
+  });
+});
