@@ -57,6 +57,11 @@ export interface RabbitMQBrokerOptions {
   publishTimeout?: number;
   /** Reconnect backoff in seconds: from `initialDelay` doubling up to `maxDelay`. Default 0.1 and 10. */
   reconnect?: { initialDelay?: number; maxDelay?: number };
+  /**
+   * The server's `consumer_timeout` in seconds (RabbitMQ's default 1800). RabbitMQ closes a channel
+   * whose delivery stays unacked longer; the broker warns when a running task gets close to it.
+   */
+  consumerTimeout?: number;
   /** Shown in the RabbitMQ management UI and `rabbitmqctl list_connections`. Default `qtasks <queue>`. */
   connectionName?: string;
 }
@@ -110,6 +115,8 @@ interface Held {
   msg: ConsumeMessage;
   delivery: Delivery;
   timer: NodeJS.Timeout;
+  claimedAt: number;
+  warned?: boolean;
 }
 
 /**
@@ -135,6 +142,7 @@ export class RabbitMQBroker implements Broker {
   private readonly publishTimeoutMs: number;
   private readonly initialDelayMs: number;
   private readonly maxDelayMs: number;
+  private readonly consumerTimeoutMs: number;
   private queueName = "";
   private logger: Logger = silentLogger;
 
@@ -177,6 +185,7 @@ export class RabbitMQBroker implements Broker {
     this.initialDelayMs =
       validateSeconds(options.reconnect?.initialDelay ?? 0.1, "reconnect.initialDelay") * 1000;
     this.maxDelayMs = validateSeconds(options.reconnect?.maxDelay ?? 10, "reconnect.maxDelay") * 1000;
+    this.consumerTimeoutMs = validateSeconds(options.consumerTimeout ?? 1800, "consumerTimeout") * 1000;
     if (options.queue !== undefined) this.queueName = validateQueueName(options.queue);
   }
 
@@ -604,7 +613,7 @@ export class RabbitMQBroker implements Broker {
       const delivery: Delivery = { envelope: b.envelope, deliveryCount: b.count, token };
       const timer = setTimeout(() => this.expire(token), this.leaseSeconds * 1000);
       timer.unref();
-      this.held.set(token, { session: b.session, msg: b.msg, delivery, timer });
+      this.held.set(token, { session: b.session, msg: b.msg, delivery, timer, claimedAt: Date.now() });
       out.push(delivery);
     }
     return out;
@@ -633,6 +642,14 @@ export class RabbitMQBroker implements Broker {
     const h = this.held.get(delivery.token);
     if (!h?.session.alive) return false;
     h.timer.refresh();
+    const age = Date.now() - h.claimedAt;
+    if (!h.warned && age > this.consumerTimeoutMs * 0.8) {
+      h.warned = true;
+      this.logger.warn(
+        "a task has been running close to RabbitMQ's consumer_timeout; when it passes, RabbitMQ closes the channel and redelivers every unacked task on it (raise consumer_timeout on the server, see the README)",
+        { uuid: h.delivery.envelope.uuid, runningSeconds: Math.round(age / 1000) },
+      );
+    }
     return true;
   }
 

@@ -1,7 +1,14 @@
 import { MemoryStorage, QueueTasks, silentLogger } from "@qtasks/core";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { RabbitMQBroker, type RabbitMQBrokerOptions } from "../src";
-import { AMQP_URL, closeConnectionsNamed, deleteQueues, type LogLine, memoryLogger, uniquePrefix } from "./helpers";
+import {
+  AMQP_URL,
+  closeConnectionsNamed,
+  deleteQueues,
+  type LogLine,
+  memoryLogger,
+  uniquePrefix,
+} from "./helpers";
 
 const prefix = uniquePrefix("app");
 const apps: QueueTasks[] = [];
@@ -79,6 +86,8 @@ describe("QueueTasks + MemoryStorage + RabbitMQBroker", () => {
     expect(await closeConnectionsNamed(queue)).toBeGreaterThanOrEqual(2);
     const results = await Promise.all(handles.map((h) => h.result({ timeout: 40 })));
     expect(results).toEqual(Array.from({ length: 300 }, (_, i) => i));
-    expect(lines.filter((l) => /unknown delivery tag|PRECONDITION_FAILED/i.test(JSON.stringify(l)))).toEqual([]);
+    expect(lines.filter((l) => /unknown delivery tag|PRECONDITION_FAILED/i.test(JSON.stringify(l)))).toEqual(
+      [],
+    );
   });
 });

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Delivery } from "@qtasks/core";
 import { connect } from "amqplib";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { PublishUnroutableError, RabbitMQBroker, type RabbitMQBrokerOptions, priorityLevel } from "../src";
+import { PublishUnroutableError, priorityLevel, RabbitMQBroker, type RabbitMQBrokerOptions } from "../src";
 import {
   AMQP_URL,
   closeConnectionsNamed,

@@ -47,9 +47,12 @@ describe("workers killed with SIGKILL", () => {
     });
     await app.start({ worker: false });
     const started = new Set<number>();
-    const c = child({ QTASKS_TEST_QUEUE: queue, QTASKS_TEST_MODE: "hang", QTASKS_TEST_CONCURRENCY: "200" }, (m) => {
-      if (typeof m.started === "number") started.add(m.started);
-    });
+    const c = child(
+      { QTASKS_TEST_QUEUE: queue, QTASKS_TEST_MODE: "hang", QTASKS_TEST_CONCURRENCY: "200" },
+      (m) => {
+        if (typeof m.started === "number") started.add(m.started);
+      },
+    );
     const handles = await work.addTasks(Array.from({ length: 200 }, (_, i) => [i] as [number]));
     await eventually(() => started.size === 200, 30_000, "200 tasks in flight in the child");
     c.kill("SIGKILL");
@@ -58,7 +61,12 @@ describe("workers killed with SIGKILL", () => {
     await app.stop();
     apps.length = 0;
     const broker2 = new RabbitMQBroker({ url: AMQP_URL, queue, connectionName: `${queue} parent2` });
-    const app2 = new QueueTasks({ name: "crash", broker: broker2, storage: new MemoryStorage(), logger: silentLogger });
+    const app2 = new QueueTasks({
+      name: "crash",
+      broker: broker2,
+      storage: new MemoryStorage(),
+      logger: silentLogger,
+    });
     apps.push(app2);
     app2.task({ name: "work" }, (i: number) => {
       runs.set(i, (runs.get(i) ?? 0) + 1);
@@ -76,10 +84,20 @@ describe("workers killed with SIGKILL", () => {
   it("dead-letters a poison task that kills its worker every time after exactly the delivery limit", async () => {
     const queue = `${prefix}.poison`;
     const limit = 3;
-    const broker = new RabbitMQBroker({ url: AMQP_URL, queue, connectionName: `${queue} parent`, deliveryLimit: limit });
+    const broker = new RabbitMQBroker({
+      url: AMQP_URL,
+      queue,
+      connectionName: `${queue} parent`,
+      deliveryLimit: limit,
+    });
     await broker.start(ctx(memoryLogger()));
     try {
-      const client = new QueueTasks({ name: "crash", broker, storage: new MemoryStorage(), logger: silentLogger });
+      const client = new QueueTasks({
+        name: "crash",
+        broker,
+        storage: new MemoryStorage(),
+        logger: silentLogger,
+      });
       apps.push(client);
       const poison = client.task({ name: "poison" }, () => undefined);
       await client.start({ worker: false });
@@ -87,10 +105,13 @@ describe("workers killed with SIGKILL", () => {
       let ran = 0;
       let dead: unknown;
       for (let i = 0; i < limit + 2 && dead === undefined; i++) {
-        const c = child({ QTASKS_TEST_QUEUE: queue, QTASKS_TEST_MODE: "poison", QTASKS_TEST_LIMIT: String(limit) }, (m) => {
-          if (m.ran) ran++;
-          if (m.deadLettered) dead = m.deadLettered;
-        });
+        const c = child(
+          { QTASKS_TEST_QUEUE: queue, QTASKS_TEST_MODE: "poison", QTASKS_TEST_LIMIT: String(limit) },
+          (m) => {
+            if (m.ran) ran++;
+            if (m.deadLettered) dead = m.deadLettered;
+          },
+        );
         const end = await Promise.race([
           exited(c),
           eventually(() => dead !== undefined, 20_000, "a dead letter or a crash").then(() => "dead"),

@@ -90,11 +90,15 @@ export async function closeConnectionsNamed(marker: string): Promise<number> {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it is truthy (for conditions on a real server), failing after `ms`. */
-export async function eventually<T>(fn: () => Promise<T> | T, ms = 10_000, what = "condition"): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T> | T,
+  ms = 10_000,
+  what = "condition",
+): Promise<NonNullable<T>> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as NonNullable<T>;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
