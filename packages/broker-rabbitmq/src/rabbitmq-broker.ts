@@ -51,6 +51,11 @@ export interface RabbitMQBrokerOptions {
   leaseSeconds?: number;
   /** Claims after which the worker dead-letters a task. Default 5. */
   deliveryLimit?: number;
+  /**
+   * Quorum queues only: the queue's `x-delivery-limit`, RabbitMQ's own backstop (its dead letters are
+   * listed with reason `delivery-limit`). Must be above `deliveryLimit`. Default `max(100, 2 * deliveryLimit)`.
+   */
+  quorumDeliveryLimit?: number;
   /** AMQP heartbeat in seconds (0 disables). Default 30. */
   heartbeat?: number;
   /** Longest wait for a publish confirm, reconnections included, in seconds. Default 30. */
@@ -143,6 +148,7 @@ export class RabbitMQBroker implements Broker {
   private readonly initialDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly consumerTimeoutMs: number;
+  private readonly quorumDeliveryLimit: number;
   private queueName = "";
   private logger: Logger = silentLogger;
 
@@ -185,6 +191,13 @@ export class RabbitMQBroker implements Broker {
     this.initialDelayMs =
       validateSeconds(options.reconnect?.initialDelay ?? 0.1, "reconnect.initialDelay") * 1000;
     this.maxDelayMs = validateSeconds(options.reconnect?.maxDelay ?? 10, "reconnect.maxDelay") * 1000;
+    const backstop = options.quorumDeliveryLimit ?? Math.max(100, limit * 2);
+    if (!Number.isInteger(backstop) || backstop <= limit)
+      throw new InvalidOptionError(
+        "quorumDeliveryLimit",
+        `must be an integer above deliveryLimit (${limit})`,
+      );
+    this.quorumDeliveryLimit = backstop;
     this.consumerTimeoutMs = validateSeconds(options.consumerTimeout ?? 1800, "consumerTimeout") * 1000;
     if (options.queue !== undefined) this.queueName = validateQueueName(options.queue);
   }
@@ -720,15 +733,16 @@ export class RabbitMQBroker implements Broker {
     const ch = await s.pubConn.createChannel();
     ch.on("error", () => undefined);
     const out: DeadLetter[] = [];
+    const held: Message[] = [];
     try {
       while (out.length < limit) {
         const m = await ch.get(this.deadLetterQueue, { noAck: false });
         if (!m) break;
+        held.push(m);
         out.push(toDeadLetter(m));
       }
     } finally {
-      // Closing the channel puts every message we held back in its place, in order.
-      await ch.close().catch(() => undefined);
+      await putBack(ch, held);
     }
     return out;
   }
@@ -739,14 +753,17 @@ export class RabbitMQBroker implements Broker {
     const ch = await s.pubConn.createChannel();
     ch.on("error", () => undefined);
     let n = 0;
+    const kept: Message[] = [];
     try {
       const moves: Promise<void>[] = [];
       for (;;) {
         const m = await ch.get(this.deadLetterQueue, { noAck: false });
         if (!m) break;
         const d = toDeadLetter(m);
-        // Left unacked, the others go back in place when the channel closes.
-        if (!d.envelope || (wanted && !wanted.has(d.id))) continue;
+        if (!d.envelope || (wanted && !wanted.has(d.id))) {
+          kept.push(m);
+          continue;
+        }
         const env = d.envelope;
         moves.push(
           this.publishReliably(
@@ -761,7 +778,7 @@ export class RabbitMQBroker implements Broker {
       }
       await Promise.all(moves);
     } finally {
-      await ch.close().catch(() => undefined);
+      await putBack(ch, kept);
     }
     return n;
   }
@@ -859,8 +876,10 @@ export class RabbitMQBroker implements Broker {
   }
 
   private async declare(ch: Channel): Promise<void> {
-    const dlqArgs: Record<string, unknown> = this.queueType === "quorum" ? { "x-queue-type": "quorum" } : {};
-    await ch.assertQueue(this.deadLetterQueue, { durable: true, arguments: dlqArgs });
+    // Classic even next to a quorum queue: a quorum queue puts a message read and put back behind the
+    // others, and listing dead letters oldest first needs them to keep their place. The worker has
+    // recorded every dead-lettered task in storage, so this copy is for inspection and re-drive.
+    await ch.assertQueue(this.deadLetterQueue, { durable: true });
     const args: Record<string, unknown> = {
       // Whatever RabbitMQ dead-letters itself (quorum delivery limit, rejects) lands there too.
       "x-dead-letter-exchange": "",
@@ -868,8 +887,11 @@ export class RabbitMQBroker implements Broker {
     };
     if (this.queueType === "quorum") {
       args["x-queue-type"] = "quorum";
-      // A backstop only: the worker dead-letters at the limit itself, with a reason, first.
-      args["x-delivery-limit"] = this.deliveryLimit;
+      // A far backstop against a message that loops forever: the worker dead-letters at
+      // deliveryLimit itself, with a reason and a final record, and the broker must keep delivering
+      // past deliveryLimit until it does. Fixed (not derived from deliveryLimit) so that tuning
+      // deliveryLimit does not change the queue's arguments.
+      args["x-delivery-limit"] = this.quorumDeliveryLimit;
     } else args["x-max-priority"] = this.maxPriority;
     await ch.assertQueue(this.queueName, { durable: true, arguments: args });
   }
@@ -1030,6 +1052,24 @@ function asCount(v: unknown): number {
   return n !== undefined && Number.isInteger(n) && n >= 0 && n < 1e9 ? n : 0;
 }
 
+/**
+ * Returns messages read with `basic.get` to their queue, oldest first, and closes the channel (one nack
+ * each, in order, so that they keep their places).
+ */
+async function putBack(ch: Channel, messages: Message[]): Promise<void> {
+  for (const m of messages) if (!safely(() => ch.nack(m, false, true))) break;
+  await ch.close().catch(() => undefined);
+}
+
+/** At most `bytes` bytes of UTF-8 text, cut on a character boundary. */
+function truncateUtf8(buf: Buffer, bytes: number): string {
+  if (buf.length <= bytes) return buf.toString("utf8");
+  let end = bytes;
+  // Back off continuation bytes (10xxxxxx) so no character is split.
+  while (end > 0 && ((buf[end] ?? 0) & 0xc0) === 0x80) end--;
+  return buf.subarray(0, end).toString("utf8");
+}
+
 function safely(fn: () => void): boolean {
   try {
     fn();
@@ -1076,7 +1116,7 @@ function toDeadLetter(m: Message): DeadLetter {
     asNumber(deathTime) ?? asNumber((deathTime as { value?: unknown } | undefined)?.value) ?? undefined;
   const deadLetteredAt =
     at !== undefined ? new Date(at) : deathSeconds !== undefined ? new Date(deathSeconds * 1000) : new Date();
-  const rawText = () => m.content.toString("utf8").slice(0, 1024);
+  const rawText = () => truncateUtf8(m.content, 1024);
   const fallbackId =
     typeof m.properties.messageId === "string" ? m.properties.messageId : `dead-${randomUUID()}`;
   if (headers[H_MALFORMED] === true) return { raw: rawText(), reason, deadLetteredAt, id: fallbackId };
