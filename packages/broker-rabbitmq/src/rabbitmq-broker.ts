@@ -399,22 +399,24 @@ export class RabbitMQBroker implements Broker {
     let firstPass = true;
     for (;;) {
       const s = this.session;
+      let fresh = false;
       if (s?.alive) {
         try {
-          await this.ensureConsumer(s, max);
+          fresh = await this.ensureConsumer(s, max);
         } catch (error) {
           this.lose(s, error);
         }
       }
-      // A burst (a fresh consumer, a raised prefetch, a bulk publish) arrives over a few ms: let it
-      // land so that it is claimed, and ordered by priority, as one batch.
-      if (firstPass && this.buffer.length < max) await this.settleBurst(max);
+      // A fresh consumer or a raised prefetch makes RabbitMQ push a burst over a few ms: let it land,
+      // so that it is claimed (and ordered by priority) as one batch. Otherwise one turn of the event
+      // loop lets the frames already read be handled.
+      if (firstPass && this.buffer.length < max) await (fresh ? this.settleBurst(max) : nextTurn());
       firstPass = false;
       const out = this.take(max);
       if (out.length > 0) return out;
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted || !this.started) return [];
-      if (await this.waitForWork(left, signal)) await this.settleBurst(max);
+      if (await this.waitForWork(left, signal)) await nextTurn();
     }
   }
 
@@ -458,22 +460,27 @@ export class RabbitMQBroker implements Broker {
    * channel-wide (global) qos that can be changed in place. Quorum queues refuse global qos and a
    * per-consumer prefetch cannot be changed without re-consuming, so there it only grows.
    */
-  private ensureConsumer(s: Session, max: number): Promise<void> {
-    const op = s.consumerOp.then(async () => {
-      if (!s.alive) return;
+  private ensureConsumer(s: Session, max: number): Promise<boolean> {
+    const op = s.consumerOp.then(async (): Promise<boolean> => {
+      if (!s.alive) return false;
       const holding = this.heldOn(s);
       const target = Math.min(65535, holding + max);
       if (this.queueType === "classic") {
+        let fresh = false;
         if (s.prefetch !== target) {
+          fresh = target > s.prefetch;
           await s.cons.prefetch(target, true);
           s.prefetch = target;
         }
-        if (!s.consumerTag) await this.consume(s);
-        return;
+        if (!s.consumerTag) {
+          await this.consume(s);
+          fresh = true;
+        }
+        return fresh;
       }
-      if (s.consumerTag && s.prefetch >= target) return;
+      if (s.consumerTag && s.prefetch >= target) return false;
       const buffered = this.bufferedOn(s);
-      if (s.consumerTag && buffered >= max) return;
+      if (s.consumerTag && buffered >= max) return false;
       if (s.consumerTag) {
         await s.cons.cancel(s.consumerTag);
         s.consumerTag = undefined;
@@ -482,8 +489,12 @@ export class RabbitMQBroker implements Broker {
       await s.cons.prefetch(Math.max(1, max - buffered), false);
       s.prefetch = target;
       await this.consume(s);
+      return true;
     });
-    s.consumerOp = op.catch(() => undefined);
+    s.consumerOp = op.then(
+      () => undefined,
+      () => undefined,
+    );
     return op;
   }
 
@@ -1028,6 +1039,8 @@ export class RabbitMQBroker implements Broker {
 }
 
 // --- helpers ---------------------------------------------------------------------------------------
+
+const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
 function validateQueueName(name: string): string {
   // AMQP short strings are at most 255 bytes; ".delay.<ms>" and ".dead" are appended.
