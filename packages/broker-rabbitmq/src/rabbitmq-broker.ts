@@ -103,7 +103,8 @@ interface Session {
   prefetch: number;
   /** Unacked deliveries of consumers cancelled earlier (quorum: they do not count against the new one). */
   returnedIds: Set<string>;
-  delayDeclaredAt: Map<number, number>;
+  /** Delay queues declared on this session: when, and the declaration itself. */
+  delayDeclared: Map<number, { at: number; promise: Promise<void> }>;
   consumerOp: Promise<void>;
 }
 
@@ -256,17 +257,21 @@ export class RabbitMQBroker implements Broker {
       };
     });
     const deadline = Date.now() + this.publishTimeoutMs;
-    // Everything goes out back to back; then all confirms are awaited together.
-    await this.track(
-      Promise.all(
-        prepared.map((p) =>
-          this.publishReliably(
-            p.content,
-            this.messageProps(p.priority, p.taskName, 0, p.delayMs > 0 ? Date.now() + p.delayMs : undefined),
-            p.delayMs,
-            deadline,
-          ),
+    // Everything goes out back to back; then all confirms are awaited together. A blocked
+    // connection (resource alarm) holds confirms back: the deadline still settles the call.
+    const all = Promise.all(
+      prepared.map((p) =>
+        this.publishReliably(
+          p.content,
+          this.messageProps(p.priority, p.taskName, 0, p.delayMs > 0 ? Date.now() + p.delayMs : undefined),
+          p.delayMs,
+          deadline,
         ),
+      ),
+    );
+    await this.track(
+      beforeDeadline(all, deadline, () =>
+        this.connectionError("not confirmed within publishTimeout (some messages may be queued)", undefined),
       ),
     );
   }
@@ -318,12 +323,17 @@ export class RabbitMQBroker implements Broker {
         // hand): declare it again once.
         if (delayMs > 0 && !redeclared) {
           redeclared = true;
-          s.delayDeclaredAt.delete(Math.min(delayMs, MAX_DELAY_TTL_MS));
+          s.delayDeclared.delete(Math.min(delayMs, MAX_DELAY_TTL_MS));
           continue;
         }
         throw new PublishUnroutableError(queue);
       } catch (error) {
-        if (error instanceof PublishNackedError || error instanceof PublishUnroutableError) throw error;
+        if (
+          error instanceof PublishNackedError ||
+          error instanceof PublishUnroutableError ||
+          error instanceof ConnectionError
+        )
+          throw error;
         this.lose(s, error);
         if (!this.started) throw this.connectionError("stopped before the publish was confirmed", error);
         if (Date.now() >= deadline)
@@ -371,20 +381,28 @@ export class RabbitMQBroker implements Broker {
   /** Declares (or re-declares, so it does not expire) the TTL queue for `ms` and returns its name. */
   private async delayQueue(s: Session, ms: number): Promise<string> {
     const name = `${this.queueName}.delay.${ms}`;
-    const at = s.delayDeclaredAt.get(ms);
-    if (at === undefined || Date.now() - at > DELAY_REDECLARE_MS) {
-      await s.pub.assertQueue(name, {
-        durable: true,
-        arguments: {
-          "x-message-ttl": ms,
-          "x-dead-letter-exchange": "",
-          "x-dead-letter-routing-key": this.queueName,
-          // Safe: every publisher re-declares at least every minute, and a message waits `ms` at most.
-          "x-expires": ms + DELAY_QUEUE_GRACE_MS,
-        },
+    let d = s.delayDeclared.get(ms);
+    if (!d || Date.now() - d.at > DELAY_REDECLARE_MS) {
+      // One declaration at a time per delay, however many messages of a bulk publish wait for it.
+      const promise = s.pub
+        .assertQueue(name, {
+          durable: true,
+          arguments: {
+            "x-message-ttl": ms,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": this.queueName,
+            // Safe: every publisher re-declares at least every minute, and a message waits `ms` at most.
+            "x-expires": ms + DELAY_QUEUE_GRACE_MS,
+          },
+        })
+        .then(() => undefined);
+      d = { at: Date.now(), promise };
+      s.delayDeclared.set(ms, d);
+      promise.catch(() => {
+        if (s.delayDeclared.get(ms) === d) s.delayDeclared.delete(ms);
       });
-      s.delayDeclaredAt.set(ms, Date.now());
     }
+    await d.promise;
     return name;
   }
 
@@ -798,8 +816,10 @@ export class RabbitMQBroker implements Broker {
     const s = await this.requireSession();
     const main = await s.pub.checkQueue(this.queueName);
     const dead = await s.pub.checkQueue(this.deadLetterQueue);
-    // RabbitMQ does not report depth by priority: the whole ready depth is reported under 0.
-    const ready: Record<number, number> = main.messageCount > 0 ? { 0: main.messageCount } : {};
+    // RabbitMQ does not report depth by priority: the whole ready depth is reported under 0. What
+    // this broker prefetched but nobody claimed yet is still ready (other processes' is not known).
+    const depth = main.messageCount + this.bufferedOn(s);
+    const ready: Record<number, number> = depth > 0 ? { 0: depth } : {};
     return { ready, deadLetters: dead.messageCount };
   }
 
@@ -855,7 +875,7 @@ export class RabbitMQBroker implements Broker {
         alive: true,
         prefetch: 0,
         returnedIds: new Set(),
-        delayDeclaredAt: new Map(),
+        delayDeclared: new Map(),
         consumerOp: Promise.resolve(),
       };
       for (const c of owned) {
@@ -1041,6 +1061,21 @@ export class RabbitMQBroker implements Broker {
 // --- helpers ---------------------------------------------------------------------------------------
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
+
+/** `p`, or the error of `onTimeout` once `deadline` (ms since the epoch) has passed. */
+async function beforeDeadline<T>(p: Promise<T>, deadline: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(onTimeout()), Math.max(0, deadline - Date.now()));
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function validateQueueName(name: string): string {
   // AMQP short strings are at most 255 bytes; ".delay.<ms>" and ".dead" are appended.

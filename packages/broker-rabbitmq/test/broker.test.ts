@@ -105,17 +105,31 @@ describe("RabbitMQBroker basics", () => {
 
   it("keeps at most what the worker asked for unacked (prefetch follows free capacity)", async () => {
     const b = await started();
-    await b.publish(Array.from({ length: 10 }, () => ({ envelope: envelope() })));
-    const first = await b.claim(2, { waitSeconds: 5 });
-    expect(first).toHaveLength(2);
-    await sleep(300);
-    // 2 held, nothing more pushed: 8 still ready on the server.
-    expect((await b.stats()).ready).toEqual({ 0: 8 });
-    const second = await b.claim(3, { waitSeconds: 5 });
-    expect(second).toHaveLength(3);
-    await sleep(300);
-    expect((await b.stats()).ready).toEqual({ 0: 5 });
-    for (const d of [...first, ...second]) expect(await b.ack(d)).toBe(true);
+    const conn = await connect(AMQP_URL);
+    try {
+      const ch = await conn.createChannel();
+      // Ready on the server (stats() would count what the broker prefetched as ready too).
+      const serverReady = async () => (await ch.checkQueue(b.queue)).messageCount;
+      await b.publish(Array.from({ length: 10 }, () => ({ envelope: envelope() })));
+      const first = await b.claim(2, { waitSeconds: 5 });
+      expect(first).toHaveLength(2);
+      await sleep(300);
+      // 2 held, nothing more pushed: 8 still ready on the server.
+      expect(await serverReady()).toBe(8);
+      const second = await b.claim(3, { waitSeconds: 5 });
+      expect(second).toHaveLength(3);
+      await sleep(300);
+      expect(await serverReady()).toBe(5);
+      // Acking 2 frees 2 places of the 5 the worker asked for: RabbitMQ pushes 2, no more.
+      for (const d of first) expect(await b.ack(d)).toBe(true);
+      await sleep(300);
+      expect(await serverReady()).toBe(3);
+      expect((await b.stats()).ready).toEqual({ 0: 5 });
+      for (const d of second) expect(await b.ack(d)).toBe(true);
+      await ch.close();
+    } finally {
+      await conn.close();
+    }
   });
 });
 
