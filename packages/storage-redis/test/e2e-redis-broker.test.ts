@@ -41,7 +41,7 @@ describe("QueueTasks on RedisBroker + RedisStorage", () => {
   it("a client app enqueues, a worker app runs, the client waits for every result", async () => {
     const worker = makeApp();
     const client = makeApp();
-    const square = worker.task({ name: "square" }, async (n: number) => n * n);
+    worker.task({ name: "square" }, async (n: number) => n * n);
     client.task({ name: "square" }, async (_n: number) => -1);
     await worker.start({ concurrency: 20 });
     await client.connect();
