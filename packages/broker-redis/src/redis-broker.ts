@@ -186,6 +186,15 @@ export class RedisBroker implements Broker, RawInjector {
       throw new InvalidOptionError("prefix", "must be a non-empty string");
   }
 
+  /** Where it connects, credentials masked (contract `target`). */
+  get target(): string {
+    const c = this.options.client;
+    if (c instanceof Cluster) return "redis cluster (given client)";
+    if (c)
+      return `redis://${c.options.host ?? "?"}:${c.options.port ?? "?"}/${c.options.db ?? 0} (given client)`;
+    return maskUrl(this.options.url ?? process.env.REDIS_URL ?? DEFAULT_URL);
+  }
+
   /** The key prefix in use (after `start`). */
   get keyPrefix(): string {
     return this.keys ? this.keys.seq.slice(0, -"seq".length) : "";

@@ -544,6 +544,13 @@ describe("RedisBroker: keys", () => {
     expect(await scanKeys(redis, `${globEscape(untagged)}*`)).toEqual([]);
   });
 
+  it("reports its target with credentials masked", () => {
+    const t = new RedisBroker({ url: "redis://user:pa55-word@db.example:6380/2" }).target;
+    expect(t).toContain("db.example:6380");
+    expect(t).not.toContain("pa55-word");
+    expect(new RedisBroker({ client: redis }).target).toContain("(given client)");
+  });
+
   it("never uses the KEYS command", () => {
     for (const file of ["redis-broker.ts", "scripts.ts"]) {
       const src = readFileSync(new URL(`../src/${file}`, import.meta.url), "utf8");
