@@ -82,8 +82,8 @@ type Arg = string | Buffer | number;
 interface ScriptCommands {
   qtasksBrokerPublish(...args: Arg[]): Promise<number>;
   qtasksBrokerClaimBuffer(...args: Arg[]): Promise<[number, number, ...Buffer[]]>;
-  qtasksBrokerExtend(...args: Arg[]): Promise<number>;
-  qtasksBrokerAck(...args: Arg[]): Promise<number>;
+  qtasksBrokerExtend(...args: Arg[]): Promise<number[]>;
+  qtasksBrokerAck(...args: Arg[]): Promise<number[]>;
   qtasksBrokerRelease(...args: Arg[]): Promise<number>;
   qtasksBrokerDeadLetter(...args: Arg[]): Promise<number>;
   qtasksBrokerListDead(...args: Arg[]): Promise<string[]>;
@@ -108,6 +108,13 @@ const SCRIPTS: [keyof ScriptCommands | "qtasksBrokerClaim", number, string][] = 
 ];
 
 const TOKEN_RE = /^(\d+)\.(\d+)$/;
+// Most tokens one batched ack or renewal call carries.
+const TOKEN_BATCH_LIMIT = 1000;
+
+interface TokenBatch {
+  kind: "ack" | "extendLease";
+  items: { token: string; id: string; resolve(ok: boolean): void; reject(error: unknown): void }[];
+}
 // Expired leases and due delays moved per claim, so one claim never holds Redis for long.
 const SWEEP_LIMIT = 1000;
 // Most envelopes one claim hands out (Lua's unpack() has a stack limit near 8000 values).
@@ -168,6 +175,9 @@ export class RedisBroker implements Broker, RawInjector {
   private readonly stopHooks = new Set<() => void>();
   private readonly readyHooks = new Map<AnyClient, Set<() => void>>();
   private unwatch: (() => void)[] = [];
+  // Acks and lease renewals issued in one tick, sent as one script call each (see batched()).
+  private readonly ackBatch: TokenBatch = { kind: "ack", items: [] };
+  private readonly extendBatch: TokenBatch = { kind: "extendLease", items: [] };
   private blockLoopRunning = false;
   private mainDown = false;
   private blockingDown = false;
@@ -377,24 +387,15 @@ export class RedisBroker implements Broker, RawInjector {
   async extendLease(delivery: Delivery): Promise<boolean> {
     const t = parseToken(delivery.token);
     if (!t) return false;
-    const r = await this.op(
-      "extendLease",
-      (c) => c.qtasksBrokerExtend(this.keys.lease, delivery.token, Math.round(this.leaseSeconds * 1000)),
-      true,
-    );
-    return r === 1;
+    this.client("extendLease");
+    return this.batched(this.extendBatch, { token: delivery.token, id: t.id });
   }
 
   async ack(delivery: Delivery): Promise<boolean> {
     const t = parseToken(delivery.token);
     if (!t) return false;
-    const k = this.keys;
-    const r = await this.op(
-      "ack",
-      (c) => c.qtasksBrokerAck(k.lease, k.msg, k.dc, delivery.token, t.id),
-      true,
-    );
-    return r === 1;
+    this.client("ack");
+    return this.batched(this.ackBatch, { token: delivery.token, id: t.id });
   }
 
   async release(delivery: Delivery, options?: { delay?: number }): Promise<boolean> {
@@ -494,10 +495,14 @@ export class RedisBroker implements Broker, RawInjector {
    * (within the same deadline): for the lease operations, whose second run is harmless (a repeat
    * finds the token gone and answers `false`). `publish` is never repeated: it fails fast instead.
    */
-  private async op<T>(what: string, fn: (c: ScriptClient) => Promise<T>, retry = false): Promise<T> {
+  private async op<T>(
+    what: string,
+    fn: (c: ScriptClient, resend: boolean) => Promise<T>,
+    retry = false,
+  ): Promise<T> {
     const c = this.client(what);
     const deadline = Date.now() + this.commandTimeoutMs;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       if (c.status !== "ready" && !(await this.waitReady(c, Math.max(1, deadline - Date.now())))) {
         const last = this.lastError ? ` (last error: ${this.lastError})` : "";
         throw new RedisUnavailableError(
@@ -517,7 +522,7 @@ export class RedisBroker implements Broker, RawInjector {
         );
       });
       try {
-        return await Promise.race([fn(c), timeout]);
+        return await Promise.race([fn(c, attempt > 0), timeout]);
       } catch (error) {
         if (error instanceof QTasksError) throw error;
         if (isReplyError(error))
@@ -535,6 +540,54 @@ export class RedisBroker implements Broker, RawInjector {
       } finally {
         clearTimeout(timer);
       }
+    }
+  }
+
+  /**
+   * Queues a token operation; everything queued in the same tick goes out as one script call (a
+   * worker finishing 50 tasks from one burst of replies acks them in one round trip and one Lua
+   * call). Each caller still gets its own answer.
+   */
+  private batched(batch: TokenBatch, item: { token: string; id: string }): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      batch.items.push({ ...item, resolve, reject });
+      if (batch.items.length === 1) process.nextTick(() => this.flush(batch));
+    });
+  }
+
+  private flush(batch: TokenBatch): void {
+    const items = batch.items.splice(0);
+    const k = this.keys;
+    const leaseMs = Math.round(this.leaseSeconds * 1000);
+    for (let i = 0; i < items.length; i += TOKEN_BATCH_LIMIT) {
+      const chunk = items.slice(i, i + TOKEN_BATCH_LIMIT);
+      const call =
+        batch.kind === "ack"
+          ? this.op(
+              "ack",
+              (c, resend) =>
+                c.qtasksBrokerAck(
+                  k.lease,
+                  k.msg,
+                  k.dc,
+                  resend ? 1 : 0,
+                  ...chunk.flatMap((x) => [x.token, x.id]),
+                ),
+              true,
+            )
+          : this.op(
+              "extendLease",
+              (c) => c.qtasksBrokerExtend(k.lease, leaseMs, ...chunk.map((x) => x.token)),
+              true,
+            );
+      call.then(
+        (res) => {
+          for (let j = 0; j < chunk.length; j++) chunk[j]!.resolve(Number(res[j]) === 1);
+        },
+        (error: unknown) => {
+          for (const x of chunk) x.reject(error);
+        },
+      );
     }
   }
 

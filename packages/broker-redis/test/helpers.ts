@@ -80,3 +80,16 @@ export async function freeRedisPort(lo = 20000, hi = 29000, span = 1): Promise<n
   }
   throw new Error("no free port for a private redis-server");
 }
+
+/** Retries `check` until it stops throwing, up to `ms` (the last failure is rethrown). */
+export async function eventually<T>(check: () => Promise<T>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(50);
+    }
+  }
+}

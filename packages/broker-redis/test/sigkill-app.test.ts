@@ -6,7 +6,7 @@ import { RedisStorage } from "@qtasks/storage-redis";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisBroker } from "../src";
-import { deletePrefix, globEscape, REDIS_URL, scanKeys, sleep } from "./helpers";
+import { deletePrefix, eventually, globEscape, REDIS_URL, scanKeys, sleep } from "./helpers";
 
 // One app name for this file: broker keys qtasks:{<app>}:broker:..., storage keys qtasks:{<app>}:s:...
 const appName = `sk-${randomUUID().slice(0, 8)}`;
@@ -90,7 +90,13 @@ describe("QueueTasks on RedisBroker + RedisStorage: a worker killed with SIGKILL
     // No task is final twice.
     expect(finals.size).toBe(200);
     expect([...finals.values()].every((n) => n === 1)).toBe(true);
-    await sleep(300);
-    expect(await worker.broker.stats()).toMatchObject({ ready: {}, inFlight: 0, delayed: 0, deadLetters: 0 });
+    await eventually(async () =>
+      expect(await worker.broker.stats()).toMatchObject({
+        ready: {},
+        inFlight: 0,
+        delayed: 0,
+        deadLetters: 0,
+      }),
+    );
   });
 });
