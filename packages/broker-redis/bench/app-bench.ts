@@ -128,9 +128,11 @@ async function take(label: string, fn: () => Promise<number>): Promise<void> {
   console.log(`${label}: ${Math.round(median(xs)).toLocaleString("en-US")} /s`, xs.map(Math.round));
 }
 
-await take("single addTask", singleAdd);
-await take("bulk addTasks (1000 per call)", bulkAdd);
-await take("drain, concurrency 50", () => drain(50));
+const only = process.env.BENCH_ONLY;
+if (!only || only === "add") await take("single addTask", singleAdd);
+if (!only || only === "bulk") await take("bulk addTasks (1000 per call)", bulkAdd);
+if (!only || only === "drain") await take("drain, concurrency 50", () => drain(50));
+if (only && only !== "latency") process.exit(0);
 const ls: { p50: number; p99: number }[] = [];
 for (let i = 0; i < RUNS; i++) ls.push(await latency());
 console.log(
