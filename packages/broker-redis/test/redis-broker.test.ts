@@ -217,6 +217,22 @@ describe("RedisBroker: leases", () => {
     expect(await b.ack(d!)).toBe(true);
   });
 
+  it("acks and renewals issued together are answered one by one (batched into one call)", async () => {
+    const b = await f.make({ prefix: sub(), leaseSeconds: 5 });
+    await b.publish(Array.from({ length: 30 }, (_, i) => ({ envelope: envelope(`batch.${i}`) })));
+    const ds = await b.claim(30, { waitSeconds: 0 });
+    expect(ds).toHaveLength(30);
+    const stale: Delivery = { ...ds[0]!, token: `${ds[0]!.token.split(".")[0]}.99` };
+    expect(await Promise.all([...ds.slice(0, 10), stale].map((d) => b.extendLease(d)))).toEqual([
+      ...Array(10).fill(true),
+      false,
+    ]);
+    // Same tick: the first ack of ds[0] wins, its repeat and the stale token are refused.
+    const answers = await Promise.all([...ds, ds[0]!, stale].map((d) => b.ack(d)));
+    expect(answers).toEqual([...Array(30).fill(true), false, false]);
+    expect(await b.stats()).toMatchObject({ ready: {}, inFlight: 0 });
+  });
+
   it("a forged or foreign token is refused", async () => {
     const b = await f.make({ prefix: sub() });
     const fake: Delivery = { envelope: envelope("x"), deliveryCount: 1, token: "no such token" };
