@@ -4,7 +4,6 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-// @ts-expect-error a plain .mjs script without types
 import { listMarkers, markdownFiles, processFile } from "../../../docs/scripts/embed-samples.mjs";
 
 const run = promisify(execFile);
@@ -34,8 +33,8 @@ describe("docs samples", () => {
   });
 
   it("every code block that embeds a sample is identical to it (node docs/scripts/embed-samples.mjs)", () => {
-    const problems = (markdownFiles() as string[]).flatMap((f) => processFile(f, true) as string[]);
+    const problems = markdownFiles().flatMap((f) => processFile(f, true));
     expect(problems).toEqual([]);
-    expect((listMarkers() as unknown[]).length).toBeGreaterThan(10);
+    expect(listMarkers().length).toBeGreaterThan(10);
   });
 });
