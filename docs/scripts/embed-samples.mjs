@@ -1,7 +1,7 @@
 // Keeps the code blocks of the docs identical to the type-checked samples in docs/samples.
 //
-// In a markdown file, a marker line `<!-- sample: samples/tasks.ts#enqueue -->` followed by a ```ts
-// block embeds that sample (the region between `// #region enqueue` and `// #endregion enqueue`, or
+// In a markdown file, a marker line `<!-- sample: samples/tasks.ts#enqueue -->` (the path is relative
+// to the markdown file) followed by a ```ts block embeds that sample (the region between `// #region enqueue` and `// #endregion enqueue`, or
 // the whole file without region markers when no `#region` is given).
 //
 //   node docs/scripts/embed-samples.mjs          rewrite the blocks from the samples
@@ -28,7 +28,8 @@ export function sampleText(file, region) {
     .join("\n");
 }
 
-/** Markdown files that embed samples: docs/**, the root README and the packages' READMEs. */
+/** Markdown files that may embed samples: docs/**, the root README, and the READMEs of packages/*,
+ * apps/* and examples/*. */
 export function markdownFiles() {
   const out = [];
   const walk = (dir) => {
@@ -41,12 +42,18 @@ export function markdownFiles() {
   };
   walk(docsDir);
   out.push(join(repoDir, "README.md"));
-  for (const pkg of readdirSync(join(repoDir, "packages"))) {
-    const p = join(repoDir, "packages", pkg, "README.md");
+  for (const group of ["packages", "apps", "examples"]) {
+    let names = [];
     try {
-      readFileSync(p);
-      out.push(p);
+      names = readdirSync(join(repoDir, group));
     } catch {}
+    for (const name of names) {
+      const p = join(repoDir, group, name, "README.md");
+      try {
+        readFileSync(p);
+        out.push(p);
+      } catch {}
+    }
   }
   return out;
 }
@@ -60,7 +67,7 @@ export function processFile(file, check) {
     out.push(lines[i]);
     const m = MARKER.exec(lines[i].trim());
     if (!m) continue;
-    const samplePath = join(docsDir, m[1]);
+    const samplePath = join(dirname(file), m[1]);
     const fenceStart = i + 1;
     if (!/^```ts\s*$/.test(lines[fenceStart] ?? "")) {
       problems.push(
