@@ -3,6 +3,7 @@ import { componentsFromEnv } from "./components";
 import { TimingExecutor } from "./executors";
 import { auditLog, sendEmail } from "./lib/notifications";
 import { blockList } from "./middleware";
+import { logWorkerEvents } from "./narrate";
 import { ordersPlugin } from "./plugins";
 import { inventory, reserveStock } from "./routers/inventory";
 import { labels } from "./routers/labels";
@@ -37,6 +38,9 @@ export const app = new QueueTasks({
 });
 export const componentsLabel = components.label;
 export const componentsShared = components.shared;
+
+// A worker started for the demo (by `qtasks run` or src/worker.ts) prints what it does.
+if (process.env.QTASKS_DEMO_ROLE === "worker") logWorkerEvents(app, (line) => console.log(line));
 
 app.includeRouter(inventory);
 app.includeRouter(labels);

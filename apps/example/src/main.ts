@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type QueueTasksEvents, TaskFailedError } from "@qtasks/core";
@@ -153,6 +155,12 @@ async function main(): Promise<void> {
   say(`   app-wide middleware stops a run before the handler: ${show(await blocked.result())}`);
 
   step("7. Events and statistics");
+  if (workerMode === "in-process") {
+    // A client sees a final record as soon as it is stored; the worker's events follow its ack.
+    const finished = () => Object.values(plugin.finished).reduce((a, b) => a + b, 0);
+    const deadline = Date.now() + 5000;
+    while (finished() < (seen.get("task:start") ?? 0) && Date.now() < deadline) await wait(20);
+  }
   say(`   events seen by this process: ${[...seen].map(([k, v]) => `${k} x${v}`).join(", ")}`);
   if (workerMode === "in-process") say(`   finished runs counted by the plugin: ${show(plugin.finished)}`);
   const stats = await app.stats();
@@ -191,11 +199,17 @@ async function startWorker(): Promise<RunningWorker> {
   };
 }
 
+/** The worker in its own process, through the CLI: `qtasks run --app src/app.ts#app`. */
 function spawnWorker(): ChildProcess {
   const cwd = fileURLToPath(new URL("..", import.meta.url));
-  const child = spawn("npx", ["tsx", "src/worker.ts"], {
+  // The `qtasks` binary of @qtasks/cli, run with this Node (no npx wrapper between us and the
+  // worker, so SIGTERM reaches it and its exit reaches us).
+  const require = createRequire(import.meta.url);
+  const cliDir = dirname(require.resolve("@qtasks/cli/package.json"));
+  const bin = join(cliDir, (require("@qtasks/cli/package.json") as { bin: { qtasks: string } }).bin.qtasks);
+  const child = spawn(process.execPath, [bin, "run", "--app", "src/app.ts#app"], {
     cwd,
-    env: process.env,
+    env: { ...process.env, QTASKS_DEMO_ROLE: "worker" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   createInterface({ input: child.stdout! }).on("line", (line) => say(`   [worker] ${line}`));

@@ -19,7 +19,11 @@ export function logWorkerEvents(app: QueueTasks, print: (line: string) => void):
   app.events.on("worker:stop", (e) => print(`worker stopped (${e.released} released)`));
 }
 
-/** Short, stable JSON for the narrative. */
+/** Short JSON for the narrative, keys sorted: PostgreSQL's jsonb does not keep key order. */
 export function show(value: unknown): string {
-  return JSON.stringify(value);
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }

@@ -1,9 +1,7 @@
 import { app } from "./app";
-import { logWorkerEvents } from "./narrate";
 
 /**
- * A worker on its own: `tsx src/worker.ts` (or `qtasks run --app src/app.ts#app`). It runs until
- * SIGTERM or SIGINT, then stops gracefully.
+ * A worker on its own, without the CLI: `tsx src/worker.ts` (the demo uses `qtasks run --app
+ * src/app.ts#app`). It runs until SIGTERM or SIGINT, then stops gracefully.
  */
-logWorkerEvents(app, (line) => console.log(line));
 await app.runForever();
