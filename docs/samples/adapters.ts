@@ -27,8 +27,8 @@ export const billing = new QueueTasks({
 // #endregion rabbit-postgres
 
 // #region clients
-const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+const redis = new Redis("redis://redis.internal:6379");
+const pool = new pg.Pool({ connectionString: "postgres://reports@db.internal:5432/reports", max: 20 });
 
 export const reports = new QueueTasks({
   name: "reports",
