@@ -99,6 +99,7 @@ async function main(): Promise<void> {
   const summary = await placed.result();
   say(`   self: ${show(summary.self)}`);
   say(`   ctx: ${show(summary.ctx)}`);
+  say('   (ctx.getLogger("orders") logged "placing order": run with QTASKS_LOG_LEVEL=info to see it)');
   say(`   reserve_stock (inventory router; middleware normalised "${order.sku}"): ${show(summary.stock)}`);
   say(
     `   reserve_stock's first record ended "${summary.ctx.firstReserveStatus}": WarehouseBusyError is in retryOnExc, the retry succeeded`,
