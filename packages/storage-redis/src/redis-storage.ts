@@ -13,7 +13,7 @@ import type {
   TaskStatus,
   Unsubscribe,
 } from "@qtasks/core";
-import { InvalidOptionError, NotStartedError, TASK_STATUSES } from "@qtasks/core";
+import { InvalidOptionError, maskUrl, NotStartedError, TASK_STATUSES } from "@qtasks/core";
 import type { Redis } from "ioredis";
 import {
   createdAtArg,
@@ -32,6 +32,7 @@ import {
   describeTarget,
   duplicateForSubscriber,
   resolvePrefix,
+  resolveUrl,
   withDeadline,
 } from "./connection";
 import { StorageKeys } from "./keys";
@@ -87,6 +88,10 @@ const COMMANDS: Record<string, { lua: string }> = {
  */
 export class RedisStorage implements Storage {
   readonly name = "redis";
+  /** Where it connects, password masked (contract `target`). */
+  get target(): string {
+    return this.options.client ? "redis (given client)" : maskUrl(resolveUrl(this.options));
+  }
   private readonly options: RedisStorageOptions;
   private readonly timeoutMs: number;
   private readonly retentionMs: number;
