@@ -75,6 +75,8 @@ export class JournalWriteError extends QTasksError {
  */
 export class JournalBroker implements Broker {
   readonly name = "journal";
+  /** Where it keeps its queues, for logs and the start line of `qtasks run`. */
+  readonly target: string;
   readonly leaseSeconds: number;
   readonly deliveryLimit: number;
 
@@ -92,6 +94,7 @@ export class JournalBroker implements Broker {
   constructor(options: JournalBrokerOptions) {
     if (!options.path) throw new InvalidOptionError("path", "a journal file path is required");
     this.path = options.path;
+    this.target = `file:${options.path}`;
     this.leaseSeconds = validateSeconds(options.leaseSeconds ?? 30, "leaseSeconds");
     this.deliveryLimit = options.deliveryLimit ?? 5;
     this.fsync = options.fsync ?? false;
