@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -36,5 +37,18 @@ describe("docs samples", () => {
     const problems = markdownFiles().flatMap((f) => processFile(f, true));
     expect(problems).toEqual([]);
     expect(listMarkers().length).toBeGreaterThan(10);
+  });
+
+  it("every relative link in the docs and READMEs points to a file that exists", () => {
+    const broken: string[] = [];
+    for (const file of markdownFiles()) {
+      const text = readFileSync(file, "utf8").replace(/```[\s\S]*?```/g, "");
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!.split("#")[0]!;
+        if (target === "" || /^[a-z]+:/i.test(target)) continue; // in-page anchors, URLs
+        if (!existsSync(join(dirname(file), decodeURIComponent(target)))) broken.push(`${file}: ${m[1]}`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });
