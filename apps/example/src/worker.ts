@@ -5,4 +5,5 @@
 process.env.QTASKS_DEMO_ROLE ??= "worker"; // before the app module loads: see app.ts
 const { app } = await import("./app");
 await app.runForever();
+
 export {};
