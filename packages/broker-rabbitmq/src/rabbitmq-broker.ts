@@ -169,6 +169,12 @@ export class RabbitMQBroker implements Broker {
   private waiters = new Set<() => void>();
   private readonly pending = new Set<Promise<unknown>>();
   private consumeWanted = 0;
+  /**
+   * Copies republished in place of a delivery whose ack is not sent yet, by message id. The copy can
+   * reach the consumer before the publish confirm does; it waits until the original is acked, or a
+   * crash right then would leave both in the queue.
+   */
+  private readonly replacing = new Map<string, Promise<void>>();
   private warnedTimeout = false;
 
   constructor(options: RabbitMQBrokerOptions = {}) {
@@ -219,17 +225,28 @@ export class RabbitMQBroker implements Broker {
     this.logger = ctx.logger.child({ component: "broker", broker: this.name, queue: this.queueName });
     this.started = true;
     this.userConnectionClosed = false;
+    // A given connection's errors are its owner's to handle; the broker only watches it close.
+    this.options.connection?.on("close", this.onUserConnectionClose);
     try {
       this.session = await this.openSession();
     } catch (error) {
       this.started = false;
+      this.options.connection?.off("close", this.onUserConnectionClose);
       throw error instanceof ConnectionError ? error : this.connectionError("cannot connect", error);
     }
   }
 
+  private readonly onUserConnectionClose = (): void => {
+    this.userConnectionClosed = true;
+    if (this.session) this.lose(this.session, new Error("the connection given in the options closed"));
+    // A reconnect loop waiting on its backoff gives up now rather than after it.
+    for (const cancel of [...this.stopController]) cancel();
+  };
+
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.options.connection?.off("close", this.onUserConnectionClose);
     this.wake();
     for (const cancel of this.stopController) cancel();
     // Publishes in flight settle first: a stopped broker leaves nothing hanging.
@@ -543,6 +560,12 @@ export class RabbitMQBroker implements Broker {
       return;
     }
     if (!s.alive) return;
+    const pending =
+      typeof msg.properties.messageId === "string" && this.replacing.get(msg.properties.messageId);
+    if (pending) {
+      void pending.then(() => this.onMessage(s, msg));
+      return;
+    }
     const headers = msg.properties.headers ?? {};
     let envelope: TaskEnvelope;
     try {
@@ -586,6 +609,7 @@ export class RabbitMQBroker implements Broker {
     notBefore?: number,
   ): Promise<void> {
     this.internal++;
+    const done = this.replacement();
     try {
       const headers: Record<string, unknown> = {
         ...(msg.properties.headers ?? {}),
@@ -597,6 +621,7 @@ export class RabbitMQBroker implements Broker {
         contentType: msg.properties.contentType,
         priority: msg.properties.priority,
         type: msg.properties.type,
+        messageId: done.id,
         headers,
       };
       let queue = this.queueName;
@@ -606,15 +631,37 @@ export class RabbitMQBroker implements Broker {
       }
       const r = await this.sendConfirmed(s, queue, msg.content, props);
       if (r === "returned") throw new PublishUnroutableError(queue);
-      if (s.alive) s.cons.ack(msg);
+      if (s.alive) {
+        s.cons.ack(msg);
+        // amqplib writes frames on a later tick; a round trip on the channel proves the ack reached
+        // RabbitMQ before the copy may run (a crash in between would otherwise leave both queued).
+        await s.cons.checkQueue(this.queueName).catch(() => undefined);
+      }
     } catch (error) {
       this.logger.warn("could not requeue a redelivered message; RabbitMQ will deliver it again", {
         error: describe(error),
       });
       if (s.alive) safely(() => s.cons.nack(msg, false, true));
     } finally {
+      done.settle();
       this.internal--;
     }
+  }
+
+  /** A message id for a copy, registered in `replacing` until `settle` (after the original's ack). */
+  private replacement(): { id: string; settle: () => void } {
+    const id = `copy-${randomUUID()}`;
+    let settle!: () => void;
+    this.replacing.set(
+      id,
+      new Promise<void>((r) => {
+        settle = () => {
+          this.replacing.delete(id);
+          r();
+        };
+      }),
+    );
+    return { id, settle };
   }
 
   private async deadLetterMalformed(s: Session, msg: ConsumeMessage, error: unknown): Promise<void> {
@@ -711,19 +758,23 @@ export class RabbitMQBroker implements Broker {
     }
     const ms = Math.round(delay * 1000);
     const env = h.delivery.envelope;
+    const done = this.replacement();
     try {
       const queue = await this.delayQueue(h.session, Math.min(ms, MAX_DELAY_TTL_MS));
       const props = this.messageProps(env.priority, env.taskName, h.delivery.deliveryCount, Date.now() + ms);
+      props.messageId = done.id;
       const r = await this.sendConfirmed(h.session, queue, h.msg.content, props);
       if (r === "returned") throw new PublishUnroutableError(queue);
+      return h.session.alive && safely(() => h.session.cons.ack(h.msg));
     } catch (error) {
       if (error instanceof PublishNackedError || error instanceof PublishUnroutableError) {
         if (h.session.alive) safely(() => h.session.cons.nack(h.msg, false, true));
         throw error;
       }
       return false;
+    } finally {
+      done.settle();
     }
-    return h.session.alive && safely(() => h.session.cons.ack(h.msg));
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<boolean> {
@@ -881,14 +932,6 @@ export class RabbitMQBroker implements Broker {
       for (const c of owned) {
         c.on("error", (e: Error) => this.lose(s, e));
         c.on("close", (e?: Error) => this.lose(s, e ?? new Error("connection closed")));
-      }
-      if (!this.options.connection) {
-        // (a user connection's errors are the user's to handle; we only watch it close)
-      } else {
-        pubConn.once("close", () => {
-          this.userConnectionClosed = true;
-          this.lose(s, new Error("the connection given in the options closed"));
-        });
       }
       for (const ch of [pub, cons] as Channel[]) {
         ch.on("error", (e: Error) => this.lose(s, e));

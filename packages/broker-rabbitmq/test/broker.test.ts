@@ -80,6 +80,18 @@ describe("RabbitMQBroker basics", () => {
     }
   });
 
+  it("fails fast with a ConnectionError once a connection it was given is closed", async () => {
+    const conn = await connect(AMQP_URL);
+    const b = new RabbitMQBroker({ connection: conn, queue: `${prefix}.given` });
+    brokers.push(b);
+    await b.start(ctx(memoryLogger(lines)));
+    await b.publish([{ envelope: envelope() }]);
+    await conn.close();
+    const err = await b.publish([{ envelope: envelope() }]).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe("QTASKS_CONNECTION");
+    expect(await b.claim(1, { waitSeconds: 0.2 })).toEqual([]);
+  });
+
   it("reports an unreachable server with a ConnectionError that does not show the password", async () => {
     const b = new RabbitMQBroker({ url: "amqp://user:s3cret-pw@127.0.0.1:1", queue: `${prefix}.nowhere` });
     const err = await b.start(ctx(memoryLogger(lines))).catch((e: unknown) => e);
