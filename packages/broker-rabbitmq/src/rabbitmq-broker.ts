@@ -86,6 +86,8 @@ const MAX_DELAY_TTL_MS = 24 * 24 * 3600 * 1000;
 const DELAY_QUEUE_GRACE_MS = 10 * 60 * 1000;
 // Re-declare a delay queue before publishing when our last declaration is older than this.
 const DELAY_REDECLARE_MS = 60 * 1000;
+// How long a higher prefetch is kept after the worker last claimed that much capacity.
+const PREFETCH_WINDOW_MS = 5000;
 // Early arrivals (clock skew, rounding) within this are treated as due.
 const NOT_BEFORE_SLACK_MS = 20;
 
@@ -101,6 +103,9 @@ interface Session {
   consumerTag?: string;
   /** Prefetch currently applied to the consumer (global qos on classic queues). */
   prefetch: number;
+  /** The largest held + asked of the claims since `windowStart` (classic queues). */
+  windowMax: number;
+  windowStart: number;
   /** Unacked deliveries of consumers cancelled earlier (quorum: they do not count against the new one). */
   returnedIds: Set<string>;
   /** Delay queues declared on this session: when, and the declaration itself. */
@@ -501,17 +506,33 @@ export class RabbitMQBroker implements Broker {
       const holding = this.heldOn(s);
       const target = Math.min(65535, holding + max);
       if (this.queueType === "classic") {
-        let fresh = false;
-        if (s.prefetch !== target) {
-          fresh = target > s.prefetch;
+        if (!s.consumerTag) {
           await s.cons.prefetch(target, true);
           s.prefetch = target;
-        }
-        if (!s.consumerTag) {
           await this.consume(s);
-          fresh = true;
+          return true;
         }
-        return fresh;
+        // Raise at once; lower to the largest capacity seen over the last window. Between its ack and
+        // the worker counting its slot free a task is in neither count, so held + asked dips below the
+        // worker's capacity whenever several tasks end together: following each dip would cost a qos
+        // round trip per claim and save nothing.
+        const now = Date.now();
+        s.windowMax = Math.max(s.windowMax, target);
+        let next = s.prefetch;
+        if (target > s.prefetch) next = target;
+        else if (now - s.windowStart >= PREFETCH_WINDOW_MS) {
+          next = s.windowMax;
+          s.windowMax = target;
+          s.windowStart = now;
+        }
+        const raised = next > s.prefetch;
+        if (next !== s.prefetch) {
+          s.prefetch = next;
+          // Not awaited: the qos frame goes before anything we send later on this channel.
+          s.cons.prefetch(next, true).catch((error: unknown) => this.lose(s, error));
+        }
+        // A raise lets RabbitMQ push a burst: the claim lets it land.
+        return raised;
       }
       if (s.consumerTag && s.prefetch >= target) return false;
       const buffered = this.bufferedOn(s);
@@ -925,6 +946,8 @@ export class RabbitMQBroker implements Broker {
         cons,
         alive: true,
         prefetch: 0,
+        windowMax: 0,
+        windowStart: Date.now(),
         returnedIds: new Set(),
         delayDeclared: new Map(),
         consumerOp: Promise.resolve(),
