@@ -10,6 +10,7 @@ import {
   deleteQueues,
   envelope,
   eventually,
+  heartbeatsOf,
   type LogLine,
   memoryLogger,
   sleep,
@@ -56,6 +57,8 @@ describe("RabbitMQBroker basics", () => {
     expect(await b.ack(d!)).toBe(false);
     expect(await b.claim(1, { waitSeconds: 0 })).toEqual([]);
     expect(await b.stats()).toEqual({ ready: {}, deadLetters: 0 });
+    // Two connections (publish, consume), both with AMQP heartbeats on (default 30 s).
+    expect(await heartbeatsOf(b.queue)).toEqual([30, 30]);
   });
 
   it("names the queue after the app by default and never closes a connection it was given", async () => {
