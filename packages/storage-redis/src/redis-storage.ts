@@ -13,7 +13,7 @@ import type {
   TaskStatus,
   Unsubscribe,
 } from "@qtasks/core";
-import { InvalidOptionError, NotStartedError, TASK_STATUSES } from "@qtasks/core";
+import { InvalidOptionError, maskUrl, NotStartedError, TASK_STATUSES } from "@qtasks/core";
 import type { Redis } from "ioredis";
 import {
   createdAtArg,
@@ -32,6 +32,7 @@ import {
   describeTarget,
   duplicateForSubscriber,
   resolvePrefix,
+  resolveUrl,
   withDeadline,
 } from "./connection";
 import { StorageKeys } from "./keys";
@@ -87,6 +88,10 @@ const COMMANDS: Record<string, { lua: string }> = {
  */
 export class RedisStorage implements Storage {
   readonly name = "redis";
+  /** Where it connects, password masked (contract `target`). */
+  get target(): string {
+    return this.options.client ? "redis (given client)" : maskUrl(resolveUrl(this.options));
+  }
   private readonly options: RedisStorageOptions;
   private readonly timeoutMs: number;
   private readonly retentionMs: number;
@@ -212,9 +217,27 @@ export class RedisStorage implements Storage {
         ...envelopeFields(uuid, envelope),
       ]);
     }
-    const [kind, fields] = reply as [number, string[]];
-    const record = decodeRecord(uuid, pairsToMap(fields))!;
-    return kind === 1 ? { kind: "started", attempt: record.attempt, record } : { kind: "final", record };
+    const r = reply as [number, ...unknown[]];
+    if (r[0] === 2) return { kind: "final", record: decodeRecord(uuid, pairsToMap(r[1] as string[]))! };
+    const [, attempt, now, createdAt, d, cancelReason] = r as [
+      number,
+      number,
+      number,
+      string,
+      string,
+      string | null,
+    ];
+    const fields = new Map<string, string>([
+      ["status", "process"],
+      ["attempt", String(attempt)],
+      ["createdAt", createdAt],
+      ["updatedAt", String(now)],
+      ["startedAt", String(now)],
+      ["d", d],
+    ]);
+    if (cancelReason !== null) fields.set("cancelReason", cancelReason);
+    const record = decodeRecord(uuid, fields)!;
+    return { kind: "started", attempt: record.attempt, record };
   }
 
   async finish(uuid: string, attempt: number, outcome: FinalOutcome): Promise<boolean> {
