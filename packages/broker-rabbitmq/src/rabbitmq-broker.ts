@@ -219,6 +219,12 @@ export class RabbitMQBroker implements Broker {
     return this.queueName;
   }
 
+  /** Where the broker connects, credentials masked, and its queue once known (logs, `qtasks run`). */
+  get target(): string {
+    const where = this.options.connection ? "amqp (given connection)" : maskUrl(this.url);
+    return this.queueName ? `${where} queue ${this.queueName}` : where;
+  }
+
   /** The dead-letter queue's name. */
   get deadLetterQueue(): string {
     return `${this.queueName}.dead`;

@@ -100,6 +100,7 @@ describe("RabbitMQBroker basics", () => {
     const err = await b.start(ctx(memoryLogger(lines))).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe("QTASKS_CONNECTION");
     expect(String((err as Error).message)).not.toContain("s3cret-pw");
+    expect(b.target).toBe(`amqp://user:***@127.0.0.1:1 queue ${prefix}.nowhere`);
   });
 
   it("blocks in claim without polling and wakes as soon as a message arrives", async () => {
