@@ -961,6 +961,9 @@ export class RabbitMQBroker implements Broker {
       for (const c of owned) {
         c.on("error", (e: Error) => this.lose(s, e));
         c.on("close", (e?: Error) => this.lose(s, e ?? new Error("connection closed")));
+        // A resource alarm (memory, disk) holds publishes back until RabbitMQ unblocks the connection.
+        c.on("blocked", (reason: string) => this.logger.warn("RabbitMQ blocked the connection", { reason }));
+        c.on("unblocked", () => this.logger.info("RabbitMQ unblocked the connection"));
       }
       for (const ch of [pub, cons] as Channel[]) {
         ch.on("error", (e: Error) => this.lose(s, e));
