@@ -892,8 +892,15 @@ export class RabbitMQBroker implements Broker {
 
   async stats(): Promise<BrokerStats> {
     const s = await this.requireSession();
-    const main = await s.pub.checkQueue(this.queueName);
-    const dead = await s.pub.checkQueue(this.deadLetterQueue);
+    let main: { messageCount: number };
+    let dead: { messageCount: number };
+    try {
+      main = await s.pub.checkQueue(this.queueName);
+      dead = await s.pub.checkQueue(this.deadLetterQueue);
+    } catch (error) {
+      // A queue deleted under us closes the channel; the broker reconnects and declares it again.
+      throw this.connectionError("cannot read the queue depths", error);
+    }
     // RabbitMQ does not report depth by priority: the whole ready depth is reported under 0. What
     // this broker prefetched but nobody claimed yet is still ready (other processes' is not known).
     const depth = main.messageCount + this.bufferedOn(s);
