@@ -63,6 +63,9 @@ export class DefaultWorker implements Worker {
   readonly concurrency: number;
   private readonly runs = new Set<Run>();
   private busy = 0;
+  /** Claimed ahead (`config.prefetch`), waiting for a slot; started in claim order. */
+  private readonly buffered: Delivery[] = [];
+  private readonly prefetch: number;
   private stopping = false;
   private claimAbort = new AbortController();
   private loop: Promise<void> | undefined;
@@ -81,6 +84,9 @@ export class DefaultWorker implements Worker {
     this.concurrency = options.concurrency ?? host.config.maxTasksProcess;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1)
       throw new QTasksError("QTASKS_INVALID_OPTION", "concurrency must be a positive integer");
+    this.prefetch = host.config.prefetch ?? 0;
+    if (!Number.isInteger(this.prefetch) || this.prefetch < 0)
+      throw new QTasksError("QTASKS_INVALID_OPTION", "prefetch must be a non-negative integer");
     this.id = `${hostname()}:${process.pid}:${newUuid().slice(0, 8)}`;
     this.log = host.logger.child({ component: "worker", worker: this.id });
     this.components = {
@@ -128,6 +134,8 @@ export class DefaultWorker implements Worker {
     this.slotWaiter?.();
     await this.loop;
     this.loop = undefined;
+    // Claimed ahead but never started: back to the broker at once.
+    for (const d of this.buffered.splice(0)) await this.host.broker.release(d).catch(() => {});
     // Let running tasks finish, up to the deadline.
     const deadline = Date.now() + timeout * 1000;
     while (this.runs.size > 0 && Date.now() < deadline) {
@@ -165,8 +173,9 @@ export class DefaultWorker implements Worker {
   private async claimLoop(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
-      const free = this.concurrency - this.busy;
-      if (free <= 0) {
+      // Room for what can run now, plus the prefetch allowance held ready for the next free slot.
+      const room = this.concurrency + this.prefetch - this.busy - this.buffered.length;
+      if (room <= 0) {
         await new Promise<void>((r) => {
           this.slotWaiter = r;
         });
@@ -174,7 +183,7 @@ export class DefaultWorker implements Worker {
       }
       let deliveries: Delivery[];
       try {
-        deliveries = await this.host.broker.claim(free, { waitSeconds: 5, signal: this.claimAbort.signal });
+        deliveries = await this.host.broker.claim(room, { waitSeconds: 5, signal: this.claimAbort.signal });
         failures = 0;
       } catch (error) {
         if (this.stopping) break;
@@ -190,7 +199,8 @@ export class DefaultWorker implements Worker {
           await this.host.broker.release(d).catch(() => {});
           continue;
         }
-        this.spawn(d);
+        if (this.busy < this.concurrency) this.spawn(d);
+        else this.buffered.push(d);
       }
     }
   }
@@ -212,13 +222,26 @@ export class DefaultWorker implements Worker {
       .finally(() => {
         // A run waiting on a child gave its slot back already.
         if (this.runs.delete(run) && run.waiting === 0) this.busy--;
+        this.startBuffered();
         const w = this.slotWaiter;
         this.slotWaiter = undefined;
         w?.();
       });
   }
 
+  /** Fills free slots from the prefetch buffer. */
+  private startBuffered(): void {
+    while (!this.stopping && this.busy < this.concurrency && this.buffered.length > 0)
+      this.spawn(this.buffered.shift()!);
+  }
+
   private async renewLeases(): Promise<void> {
+    for (const d of this.buffered)
+      this.host.broker
+        .extendLease(d)
+        .catch((error) =>
+          this.log.warn("lease renewal failed", { uuid: d.envelope.uuid, error: errorText(error) }),
+        );
     for (const run of this.runs) {
       this.host.broker.extendLease(run.delivery).then(
         (ok) => {
@@ -449,6 +472,7 @@ export class DefaultWorker implements Worker {
     if (!this.runs.has(run)) return;
     if (run.waiting++ === 0) {
       this.busy--;
+      this.startBuffered();
       const w = this.slotWaiter;
       this.slotWaiter = undefined;
       w?.();
