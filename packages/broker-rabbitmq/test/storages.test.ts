@@ -20,11 +20,7 @@ let n = 0;
 
 const storages: { name: string; make: () => Storage }[] = [
   { name: "RedisStorage", make: () => new RedisStorage({ url: REDIS_URL, prefix: redisPrefix }) },
-  {
-    name: "PostgresStorage",
-    // The cast bridges core's new optional `target` field, which PostgresStorage still declares private.
-    make: () => new PostgresStorage({ connectionString: DATABASE_URL, schema }) as unknown as Storage,
-  },
+  { name: "PostgresStorage", make: () => new PostgresStorage({ connectionString: DATABASE_URL, schema }) },
 ];
 
 function makeApp(storage: Storage) {
