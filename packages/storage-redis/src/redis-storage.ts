@@ -28,12 +28,12 @@ import type { RedisConnectionOptions } from "./connection";
 import {
   attachErrorLog,
   connectWithin,
-  toConnectionError,
   createClient,
   describeTarget,
   duplicateForSubscriber,
   resolvePrefix,
   resolveUrl,
+  toConnectionError,
   withDeadline,
 } from "./connection";
 import { StorageKeys } from "./keys";
