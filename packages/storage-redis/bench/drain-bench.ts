@@ -40,7 +40,8 @@ async function drainOnce(): Promise<number> {
   const noop = app.task({ name: "noop" }, () => undefined);
   try {
     await app.connect();
-    for (let i = 0; i < N; i += 1000) await noop.addTasks(Array.from({ length: Math.min(1000, N - i) }, () => []));
+    for (let i = 0; i < N; i += 1000)
+      await noop.addTasks(Array.from({ length: Math.min(1000, N - i) }, () => []));
     const t0 = performance.now();
     await app.start();
     for (;;) {
