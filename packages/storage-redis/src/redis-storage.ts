@@ -282,7 +282,8 @@ export class RedisStorage implements Storage {
     const fields = outcomeFields(outcome);
     const reply = await this.enqueue(
       "finish",
-      [k.task(uuid), k.outputs(uuid)],
+      // The outputs list is only touched (PEXPIRE) with retention.
+      this.retentionMs > 0 ? [k.task(uuid), k.outputs(uuid)] : [k.task(uuid)],
       [uuid, String(attempt), outcome.status, fields.length, ...fields],
     );
     return reply === 1;

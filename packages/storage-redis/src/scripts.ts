@@ -101,7 +101,7 @@ return out`;
 
 /**
  * finish, for a batch. KEYS: idx:finished, idx:new, idx:process, idx:success, idx:error,
- * idx:cancel, idx:retry, then per item: task, outputs.
+ * idx:cancel, idx:retry, then per item: task, and outputs only with retention (only then touched).
  * ARGV: channel prefix, retention ms (0 = keep), then per item: uuid, attempt, final status, n, and
  * n field/value items.
  * An item writes only when its record is not final and its attempt is the record's. Replies one
@@ -134,9 +134,10 @@ local function one(task, outputs, uuid, attempt, final, first, last)
 end
 local out = {}
 local i = 3
-for k = 8, #KEYS, 2 do
+local step = ttl > 0 and 2 or 1
+for k = 8, #KEYS, step do
   local n = tonumber(ARGV[i + 3])
-  out[#out + 1] = item(one, KEYS[k], KEYS[k + 1], ARGV[i], ARGV[i + 1], ARGV[i + 2], i + 4, i + 3 + n)
+  out[#out + 1] = item(one, KEYS[k], KEYS[k + step - 1], ARGV[i], ARGV[i + 1], ARGV[i + 2], i + 4, i + 3 + n)
   i = i + 4 + n
 end
 return out`;
