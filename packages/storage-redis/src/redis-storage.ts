@@ -114,7 +114,8 @@ const COMMANDS: Record<string, { lua: string }> = {
  * Task records on Redis: a hash per task, a sorted set per status and one for all records (scored by
  * `createdAt`, ties in insertion order), a sorted set of finished records by finish time (retention),
  * a list of outputs per task, and a pub/sub channel per task for notifications. Every guarded change
- * is one Lua script. See the README for the key layout and round trips.
+ * is a Lua script; `begin`, `finish` and `appendOutput` calls of one tick share one script call per
+ * operation (see `enqueue`). See the README for the key layout and round trips.
  */
 export class RedisStorage implements Storage {
   readonly name = "redis";

@@ -196,7 +196,7 @@ describe("RedisStorage batching", () => {
       expect((failed.reason as ConnectionError).code).toBe("QTASKS_CONNECTION");
       expect(String((failed.reason as Error).message)).toMatch(/WRONGTYPE/);
     }
-    const ok = begins.filter((b, i) => i !== 3);
+    const ok = begins.filter((_b, i) => i !== 3);
     expect(ok.every((b) => b.status === "fulfilled" && b.value.kind === "started")).toBe(true);
     const finishes = await Promise.allSettled([
       ...recs.map((r) => s.finish(r.uuid, 1, { status: "success", returning: r.uuid })),
