@@ -66,6 +66,11 @@ const SWEEP_INTERVAL_MS = 60_000;
  * are coalesced (flushed on `setImmediate`); reaching this many flushes at once.
  */
 export const MAX_BATCH = 500;
+/**
+ * A batch whose arguments reach this many characters is flushed at once too, so that large results
+ * or outputs do not pile up into one huge command (a script blocks Redis while it runs).
+ */
+export const MAX_BATCH_CHARS = 1 << 20;
 
 /** The coalesced operations, in the order a flush sends them (see `flush`). */
 type BatchKind = "begin" | "appendOutput" | "finish";
@@ -137,6 +142,7 @@ export class RedisStorage implements Storage {
   /** Calls waiting for the next flush, by operation. */
   private queues: Record<BatchKind, BatchItem[]> = { begin: [], appendOutput: [], finish: [] };
   private queued = 0;
+  private queuedChars = 0;
   private flushTimer: NodeJS.Immediate | undefined;
   /** Batches sent and not yet answered (`stop` waits for them). */
   private readonly inFlight = new Set<Promise<void>>();
@@ -463,7 +469,8 @@ export class RedisStorage implements Storage {
   private enqueue(kind: BatchKind, keys: string[], args: (string | number)[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.queues[kind].push({ keys, args, resolve, reject });
-      if (++this.queued >= MAX_BATCH) this.flush();
+      for (const a of args) if (typeof a === "string") this.queuedChars += a.length;
+      if (++this.queued >= MAX_BATCH || this.queuedChars >= MAX_BATCH_CHARS) this.flush();
       else this.flushTimer ??= setImmediate(() => this.flush());
     });
   }
@@ -477,6 +484,7 @@ export class RedisStorage implements Storage {
     if (this.flushTimer) clearImmediate(this.flushTimer);
     this.flushTimer = undefined;
     this.queued = 0;
+    this.queuedChars = 0;
     for (const kind of BATCH_ORDER) {
       const items = this.queues[kind];
       if (items.length === 0) continue;

@@ -112,6 +112,27 @@ describe("RedisStorage batching", () => {
     }
   });
 
+  it("large results are not packed into one huge command", async () => {
+    const { s, scriptCalls } = await counted();
+    try {
+      const recs = Array.from({ length: 6 }, rec);
+      await s.add(recs);
+      await Promise.all(recs.map((r) => s.begin(r.uuid, env(r))));
+      const big = (i: number) => `${i}`.repeat(400_000);
+      const before = scriptCalls();
+      const done = await Promise.all(
+        recs.map((r, i) => s.finish(r.uuid, 1, { status: "success", returning: big(i) })),
+      );
+      expect(done).toEqual(Array(6).fill(true));
+      // 6 x 400 KB: the third reaches the 1 MiB cap and flushes, and so does the sixth (one call
+      // without the cap).
+      expect(scriptCalls() - before).toBeGreaterThanOrEqual(2);
+      for (const [i, r] of recs.entries()) expect((await s.get(r.uuid))?.returning).toBe(big(i));
+    } finally {
+      await s.stop();
+    }
+  });
+
   it("mixed valid, stale, repeated and unknown finishes in one batch get the right booleans", async () => {
     const { s, scriptCalls } = await counted();
     try {
