@@ -18,10 +18,10 @@ export const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:56
 
 /** A pg client config for admin work; the OS user stands in when the URL names none and $USER is unset. */
 export function adminPg(url = DATABASE_URL): pg.ClientConfig {
-  return {
-    connectionString: url,
-    ...(new URL(url).username ? {} : { user: process.env.PGUSER ?? userInfo().username }),
-  };
+  // pg lets the connection string's (empty) user win over a `user` option: put it in the URL.
+  const u = new URL(url);
+  if (!u.username) u.username = process.env.PGUSER ?? userInfo().username;
+  return { connectionString: u.toString() };
 }
 
 export type BrokerKind = "redis" | "rabbitmq";

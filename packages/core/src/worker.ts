@@ -19,7 +19,7 @@ import type { QueueTasksEvents, TypedEmitter } from "./events";
 import { DefaultExecutor } from "./executor";
 import type { TaskHandle, WaitHooks } from "./handle";
 import { newUuid, retryUuid } from "./ids";
-import type { AnyTask } from "./task";
+import type { AnyTask, TaskSelf } from "./task";
 import { encodeJson } from "./validation";
 
 /** What the worker needs from the app. `QueueTasks` provides it. */
@@ -297,13 +297,17 @@ export class DefaultWorker implements Worker {
       return;
     }
 
-    const taskLog = host.logger.child({ task: env.taskName, uuid: env.uuid });
+    // Built lazily: most runs never log, and only echo tasks (or executors that ask) need `self`.
+    let taskLog: Logger | undefined;
     const scope: RunScope = {
       uuid: env.uuid,
       taskName: env.taskName,
       attempt,
       controller: run.controller,
-      logger: taskLog,
+      get logger() {
+        taskLog ??= host.logger.child({ task: env.taskName, uuid: env.uuid });
+        return taskLog;
+      },
       storage: host.storage,
       config: host.config,
       components: this.components,
@@ -314,8 +318,7 @@ export class DefaultWorker implements Worker {
         }),
     };
     const ctx = new RunContext(scope);
-    const self = createTaskSelf(task, ctx, scope);
-
+    let self: TaskSelf | undefined;
     for (const p of host.plugins) await this.hook(p, "onTaskStart", () => p.onTaskStart?.(ctx));
     if (host.events.has("task:start"))
       host.events.emit("task:start", {
@@ -341,11 +344,14 @@ export class DefaultWorker implements Worker {
         task,
         args: env.args,
         retries: env.retries,
-        self,
+        get self() {
+          self ??= createTaskSelf(task, ctx, scope);
+          return self;
+        },
         ctx,
-        middlewaresBefore: [...host.middlewaresBefore, ...task.middlewaresBefore],
+        middlewaresBefore: joinMiddleware(host.middlewaresBefore, task.middlewaresBefore),
         // App-wide middleware wraps the task's: its before runs first and its after last.
-        middlewaresAfter: [...task.middlewaresAfter, ...host.middlewaresAfter],
+        middlewaresAfter: joinMiddleware(task.middlewaresAfter, host.middlewaresAfter),
         signal: run.controller.signal,
         emitOutput: async (value) => {
           encodeJson(value, "generator output", host.config.maxResultBytes);
@@ -439,6 +445,12 @@ export class DefaultWorker implements Worker {
     }
     await host.broker.ack(run.delivery);
 
+    // The final record is only built for someone who looks at it (events, plugins).
+    const listens =
+      (final.status === "success" && host.events.has("task:success")) ||
+      (final.status === "error" && host.events.has("task:error")) ||
+      host.plugins.some((p) => p.onTaskFinish);
+    if (!listens && !(final.status === "cancel" && host.events.has("task:cancel"))) return;
     const finalRecord: TaskRecord = {
       ...record,
       ...final,
@@ -446,7 +458,6 @@ export class DefaultWorker implements Worker {
       attempt,
       finishedAt: new Date(),
     };
-    delete (finalRecord as { error?: unknown }).error;
     if (final.status === "success")
       host.events.emit("task:success", {
         uuid: env.uuid,
@@ -531,6 +542,13 @@ export class DefaultWorker implements Worker {
       this.log.error("plugin hook failed", { plugin: plugin.name, hook, error: errorText(error) });
     }
   }
+}
+
+/** Two middleware lists as one, without copying when either is empty (the usual case). */
+function joinMiddleware<T>(first: readonly T[], second: readonly T[]): readonly T[] {
+  if (first.length === 0) return second;
+  if (second.length === 0) return first;
+  return [...first, ...second];
 }
 
 /** A readable traceback for anything thrown, Error or not. */
