@@ -89,14 +89,12 @@ function cluster(): Cluster {
   return c;
 }
 
-let n = 0;
 describeBrokerContract({
   name: "redis (Redis Cluster, 3 masters)",
   async create({ leaseSeconds, deliveryLimit }) {
     const client = cluster();
     // The default prefix: qtasks:{<appName>}:broker:, one slot per app.
     const broker = new RedisBroker({ client, leaseSeconds, deliveryLimit, sweepIntervalMs: 200 });
-    n++;
     return {
       broker,
       injectRaw: (raw, priority) => broker.injectRaw(raw, priority),
