@@ -687,6 +687,13 @@ export class RedisBroker implements Broker, RawInjector {
           got = await b.blpop(this.keys.wake, this.sweepMs / 1000);
         } catch (error) {
           if (!this.started) break;
+          if (isReplyError(error)) {
+            // Redis answered with an error (say, the wake key was overwritten with another type):
+            // not a lost connection, so do not spin; the waiters' own timers keep claims going.
+            this.logger.warn("blocking wait failed", { error: this.scrub(errorText(error)) });
+            await new Promise((r) => setTimeout(r, this.sweepMs));
+            continue;
+          }
           this.noteDown("blocking", error);
           await this.waitReady(b, this.sweepMs);
           continue;
