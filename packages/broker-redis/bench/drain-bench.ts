@@ -6,8 +6,8 @@
  * Run: `npx tsx packages/storage-redis/bench/drain-bench.ts [N] [prefetch] [runs]`.
  */
 import { randomBytes } from "node:crypto";
-import { RedisStorage } from "@qtasks/storage-redis";
 import { QueueTasks, silentLogger } from "@qtasks/core";
+import { RedisStorage } from "@qtasks/storage-redis";
 import { Redis } from "ioredis";
 import { RedisBroker } from "../src/index";
 

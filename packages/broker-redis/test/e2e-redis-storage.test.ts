@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { RedisGlobalConfig, RedisStorage } from "@qtasks/storage-redis";
 import { QueueTasks, silentLogger } from "@qtasks/core";
+import { RedisGlobalConfig, RedisStorage } from "@qtasks/storage-redis";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisBroker } from "../src/index";
