@@ -69,6 +69,7 @@ export class DefaultWorker implements Worker {
   private slotWaiter: (() => void) | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date();
   private readonly log: Logger;
   private readonly components: Partial<ComponentMap>;
@@ -108,6 +109,11 @@ export class DefaultWorker implements Worker {
     await this.heartbeat();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.host.config.heartbeatInterval * 1000);
     this.heartbeatTimer.unref();
+    const retention = this.host.config.retention;
+    if (retention) {
+      this.retentionTimer = setInterval(() => void this.purge(), (retention.intervalSeconds ?? 60) * 1000);
+      this.retentionTimer.unref();
+    }
     for (const p of this.host.plugins) await this.hook(p, "onWorkerStart", () => p.onWorkerStart?.());
     this.loop = this.claimLoop();
     this.host.events.emit("worker:start", { workerId: this.id, concurrency: this.concurrency });
@@ -149,6 +155,7 @@ export class DefaultWorker implements Worker {
     }
     clearInterval(this.leaseTimer);
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.retentionTimer);
     await this.host.globalConfig.unregister(this.id).catch(() => {});
     for (const p of this.host.plugins) await this.hook(p, "onWorkerStop", () => p.onWorkerStop?.());
     this.host.events.emit("worker:stop", { workerId: this.id, released });
@@ -451,6 +458,25 @@ export class DefaultWorker implements Worker {
   private exitWait(run: Run): void {
     if (!this.runs.has(run)) return;
     if (--run.waiting === 0) this.busy++;
+  }
+
+  /** One retention pass: purge in batches until a batch comes back short. */
+  async purge(): Promise<number> {
+    const retention = this.host.config.retention;
+    if (!retention) return 0;
+    const limit = retention.batchSize ?? 1000;
+    let total = 0;
+    try {
+      for (;;) {
+        const n = await this.host.storage.purge({ olderThanSeconds: retention.olderThanSeconds, limit });
+        total += n;
+        if (n < limit || this.stopping) break;
+      }
+      if (total > 0) this.log.debug("retention purged records", { count: total });
+    } catch (error) {
+      this.log.warn("retention purge failed", { error: errorText(error) });
+    }
+    return total;
   }
 
   private async heartbeat(): Promise<void> {

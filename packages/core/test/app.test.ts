@@ -273,4 +273,52 @@ describe("QueueTasks end to end on the in-memory default", () => {
     expect(stats.inFlight).toBe(0);
     expect(Object.keys(stats.ready)).toHaveLength(0);
   });
+
+  it("dead-letters a malformed message as malformed and keeps processing the next ones", async () => {
+    const broker = new MemoryBroker();
+    const a = app({ broker });
+    let ran = 0;
+    const t = a.task({ name: "valid" }, () => ++ran);
+    await a.start();
+    for (const raw of [
+      "not json",
+      "",
+      "[]",
+      '{"v":1}',
+      JSON.stringify({ v: 1, uuid: "x", taskName: "__proto__" }),
+    ])
+      broker.injectRaw(raw);
+    const handles = await t.addTasks(Array.from({ length: 100 }, () => []));
+    await Promise.all(handles.map((h) => h.wait({ timeout: 10 })));
+    expect(ran).toBe(100);
+    const dead = await a.listDeadLetters();
+    expect(dead).toHaveLength(5);
+    expect(dead.every((d) => d.reason === "malformed" && d.envelope === undefined)).toBe(true);
+    expect(await a.redriveDeadLetters()).toBe(0); // malformed ones cannot be re-driven
+  });
+
+  it("prototype pollution in args and options stays data", async () => {
+    const a = app();
+    const t = a.task({ name: "pollute" }, (payload: Record<string, unknown>) => Object.keys(payload));
+    await a.start();
+    const hostile = JSON.parse('{"__proto__":{"polluted":1},"a":1}');
+    const h = await t.with({ extra: JSON.parse('{"__proto__":{"polluted":2}}') }).addTask(hostile);
+    await h.wait({ timeout: 5 });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty("polluted");
+  });
+
+  it("retention purges old final records and keeps the rest", async () => {
+    const a = app({ config: { retention: { olderThanSeconds: 0.1, intervalSeconds: 3600 } } });
+    const t = a.task({ name: "short_lived" }, () => 1);
+    const slow = a.task({ name: "still_running" }, () => sleep(1000));
+    await a.start();
+    const done = await t.addTask();
+    await done.wait({ timeout: 5 });
+    const running = await slow.addTask();
+    await sleep(200);
+    expect(await a.currentWorker!.purge()).toBe(1);
+    expect(await a.get(done.uuid)).toBeNull();
+    expect(await a.get(running.uuid)).not.toBeNull();
+  });
 });

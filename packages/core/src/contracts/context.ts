@@ -18,6 +18,12 @@ export interface QueueTasksConfig {
   shutdownTimeout: number;
   /** Seconds between worker heartbeats (GlobalConfig). Default 5; the heartbeat expires after 3x. */
   heartbeatInterval: number;
+  /**
+   * Retention run by every worker: final records finished more than `olderThanSeconds` ago are
+   * purged from storage in batches every `intervalSeconds`. Default: keep everything (storages may
+   * also have their own retention options).
+   */
+  retention?: { olderThanSeconds: number; intervalSeconds?: number; batchSize?: number };
   /** Default seconds `handle.wait()` waits when no timeout is given. Default: no limit. */
   defaultWaitTimeout?: number;
   /** Extra, user-defined settings. */

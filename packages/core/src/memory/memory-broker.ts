@@ -21,8 +21,9 @@ export interface MemoryBrokerOptions {
 }
 
 interface Entry {
-  /** The envelope as JSON text: what crosses the "wire", so nothing is shared by reference. */
-  raw: string;
+  /** The envelope as JSON text (or raw bytes from `injectRaw`): what crosses the "wire", so nothing
+   * is shared by reference. */
+  raw: string | Uint8Array;
   priority: number;
   uuid: string;
   deliveries: number;
@@ -76,27 +77,33 @@ export class MemoryBroker implements Broker {
 
   async publish(messages: PublishMessage[]): Promise<void> {
     const now = Date.now();
-    for (const m of messages) {
-      const delay = m.delay ? validateSeconds(m.delay, "delay") : 0;
+    // Validate and encode everything first: a bad message rejects the whole call, publishing nothing.
+    const prepared = messages.map((m) => ({
+      delay: m.delay ? validateSeconds(m.delay, "delay") : 0,
+      raw: encodeEnvelope(m.envelope),
+      envelope: m.envelope,
+    }));
+    for (const m of prepared) {
       const entry: Entry = {
-        raw: encodeEnvelope(m.envelope),
+        raw: m.raw,
         priority: m.envelope.priority,
         uuid: m.envelope.uuid,
         deliveries: 0,
         seq: this.seq++,
       };
-      if (delay > 0) this.addDelayed(now + delay * 1000, entry);
+      if (m.delay > 0) this.addDelayed(now + m.delay * 1000, entry);
       else this.pushReady(entry);
     }
     this.wake();
   }
 
   /**
-   * Puts raw text on the queue as if a producer had sent it: for tests of malformed input.
-   * The text is decoded at claim like every other message.
+   * Puts raw text (or bytes, which may be invalid UTF-8) on the queue as if a producer had sent it:
+   * for tests of malformed input. It is decoded at claim like every other message.
    */
-  injectRaw(raw: string, priority = 0): void {
-    this.pushReady({ raw, priority, uuid: "", deliveries: 0, seq: this.seq++ });
+  injectRaw(raw: string | Uint8Array, priority = 0): void {
+    const copy = typeof raw === "string" ? raw : Uint8Array.from(raw);
+    this.pushReady({ raw: copy, priority, uuid: "", deliveries: 0, seq: this.seq++ });
     this.wake();
   }
 
@@ -216,7 +223,7 @@ export class MemoryBroker implements Broker {
         this.logger.warn("dead-lettered a malformed message", { reason });
         this.dead.push({
           id: `malformed-${entry.seq}`,
-          raw: entry.raw.slice(0, 1024),
+          raw: rawText(entry.raw),
           reason: "malformed",
           deadLetteredAt: new Date(),
         });
@@ -316,4 +323,12 @@ export class MemoryBroker implements Broker {
     this.waiters = [];
     for (const fn of w) fn();
   }
+}
+
+/** At most the first KiB (UTF-8 bytes) of a malformed message, as text (invalid bytes become U+FFFD). */
+function rawText(raw: string | Uint8Array): string {
+  let text = typeof raw === "string" ? raw : new TextDecoder().decode(raw.subarray(0, 1024));
+  if (text.length > 1024) text = text.slice(0, 1024);
+  while (Buffer.byteLength(text, "utf8") > 1024) text = text.slice(0, -1);
+  return text;
 }

@@ -194,9 +194,13 @@ export class MemoryStorage implements Storage {
     const offset = Math.max(options.offset ?? 0, 0);
     const out: TaskRecord[] = [];
     let skipped = 0;
-    // Map iteration is insertion order: walk it backwards for newest first.
+    // Newest first by createdAt (a record may be added with an older createdAt, or created by
+    // `begin` from an old envelope); insertion order breaks ties, latest first.
     const all = [...this.records.values()];
-    for (let i = all.length - 1; i >= 0 && out.length < limit; i--) {
+    const order = all.map((_, i) => i);
+    order.sort((a, b) => all[b]!.createdAt.getTime() - all[a]!.createdAt.getTime() || b - a);
+    for (const i of order) {
+      if (out.length >= limit) break;
       const r = all[i]!;
       if (options.status && r.status !== options.status) continue;
       if (options.taskName && r.taskName !== options.taskName) continue;
