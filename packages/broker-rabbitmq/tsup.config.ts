@@ -1,0 +1,4 @@
+import { defineConfig } from "tsup";
+import { qtasksTsup } from "../../tsup.base";
+
+export default defineConfig(qtasksTsup({ external: ["amqplib", "@qtasks/core"] }));

@@ -1,0 +1,2 @@
+export { RedisBrokerCommandError, RedisUnavailableError } from "./errors";
+export { type RawInjector, RedisBroker, type RedisBrokerOptions } from "./redis-broker";

@@ -1,0 +1,761 @@
+import {
+  type Broker,
+  type BrokerStats,
+  type ClaimOptions,
+  type ComponentContext,
+  type DeadLetter,
+  type Delivery,
+  decodeEnvelope,
+  encodeEnvelope,
+  InvalidOptionError,
+  type Logger,
+  MAX_PRIORITY,
+  MalformedMessageError,
+  maskUrl,
+  NotStartedError,
+  type PublishMessage,
+  QTasksError,
+  silentLogger,
+  type TaskEnvelope,
+  validatePriority,
+  validateSeconds,
+} from "@qtasks/core";
+import { Redis, type RedisOptions } from "ioredis";
+import { RedisBrokerCommandError, RedisUnavailableError } from "./errors";
+import { ACK, CLAIM, DEAD_LETTER, EXTEND, LIST_DEAD, PUBLISH, REDRIVE, RELEASE, STATS } from "./scripts";
+
+export interface RedisBrokerOptions {
+  /** Redis URL. Default `REDIS_URL`, else `redis://127.0.0.1:6379`. Ignored when `client` is given. */
+  url?: string;
+  /** ioredis options for the connections the broker creates (merged over the URL). */
+  redis?: RedisOptions;
+  /**
+   * An existing ioredis client. The broker runs its commands on it and never closes it; it still
+   * creates (and closes) one duplicate connection of its own for blocking waits.
+   */
+  client?: Redis;
+  /**
+   * Key prefix. Default `qtasks:{<appName>}:broker:`. A prefix without a Redis Cluster hash tag gets
+   * `{<appName>}:` appended, so all keys of the queue always share one slot.
+   */
+  prefix?: string;
+  /** Seconds a claim stays leased without renewal. Default 30. */
+  leaseSeconds?: number;
+  /** Claims after which the worker dead-letters a task. Default 5. */
+  deliveryLimit?: number;
+  /**
+   * Longest time an idle claimer blocks before it sweeps expired leases (and due delays) itself.
+   * Default 1000 ms. Redelivery after a worker died happens within `leaseSeconds` plus this.
+   */
+  sweepIntervalMs?: number;
+  /**
+   * How long `publish`, `ack` and the other one-shot operations wait for Redis before they reject
+   * with `RedisUnavailableError`. Default 3000 ms. `claim` never fails on a lost connection: it
+   * waits for the reconnect (up to its `waitSeconds`).
+   */
+  commandTimeoutMs?: number;
+  /** Client name shown by `CLIENT LIST` (the blocking connection adds `:block`). Default `qtasks-broker-<appName>`. */
+  connectionName?: string;
+}
+
+/** Test helper surface: write raw bytes where an envelope would be. */
+export interface RawInjector {
+  injectRaw(raw: string | Uint8Array, priority?: number): Promise<void>;
+}
+
+interface Keys {
+  seq: string;
+  ready: string;
+  delayed: string;
+  lease: string;
+  msg: string;
+  dc: string;
+  dead: string;
+  deadinfo: string;
+  wake: string;
+  dgen: string;
+}
+
+type Arg = string | Buffer | number;
+
+/** The scripts, as ioredis defines them on a client (EVALSHA, with EVAL on NOSCRIPT). */
+interface ScriptCommands {
+  qtasksBrokerPublish(...args: Arg[]): Promise<number>;
+  qtasksBrokerClaimBuffer(...args: Arg[]): Promise<[number, number, ...Buffer[]]>;
+  qtasksBrokerExtend(...args: Arg[]): Promise<number>;
+  qtasksBrokerAck(...args: Arg[]): Promise<number>;
+  qtasksBrokerRelease(...args: Arg[]): Promise<number>;
+  qtasksBrokerDeadLetter(...args: Arg[]): Promise<number>;
+  qtasksBrokerListDead(...args: Arg[]): Promise<string[]>;
+  qtasksBrokerRedrive(...args: Arg[]): Promise<number>;
+  qtasksBrokerStats(...args: Arg[]): Promise<number[]>;
+}
+
+type ScriptClient = Redis & ScriptCommands;
+
+const SCRIPTS: [keyof ScriptCommands | "qtasksBrokerClaim", number, string][] = [
+  ["qtasksBrokerPublish", 6, PUBLISH],
+  ["qtasksBrokerClaim", 8, CLAIM],
+  ["qtasksBrokerExtend", 1, EXTEND],
+  ["qtasksBrokerAck", 3, ACK],
+  ["qtasksBrokerRelease", 5, RELEASE],
+  ["qtasksBrokerDeadLetter", 6, DEAD_LETTER],
+  ["qtasksBrokerListDead", 3, LIST_DEAD],
+  ["qtasksBrokerRedrive", 6, REDRIVE],
+  ["qtasksBrokerStats", 4, STATS],
+];
+
+const TOKEN_RE = /^(\d+)\.(\d+)$/;
+// Expired leases and due delays moved per claim, so one claim never holds Redis for long.
+const SWEEP_LIMIT = 1000;
+// Most envelopes one claim hands out (Lua's unpack() has a stack limit near 8000 values).
+const CLAIM_LIMIT = 1000;
+const DEFAULT_URL = "redis://127.0.0.1:6379";
+
+/** Reconnect forever, with exponential backoff capped at 2 s plus jitter. */
+function backoff(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 6), 2000) + Math.floor(Math.random() * 100);
+}
+
+/** A Redis error reply (the server answered) as opposed to a transport failure. */
+function isReplyError(error: unknown): boolean {
+  return error instanceof Error && error.name === "ReplyError";
+}
+
+function hasHashTag(s: string): boolean {
+  const open = s.indexOf("{");
+  if (open === -1) return false;
+  const close = s.indexOf("}", open + 1);
+  return close > open + 1;
+}
+
+function parseToken(token: string): { id: string; count: number } | undefined {
+  const m = TOKEN_RE.exec(token);
+  return m ? { id: m[1]!, count: Number(m[2]) } : undefined;
+}
+
+/**
+ * A Redis broker: at-least-once delivery under leases, priorities and FIFO enforced by Redis (one
+ * sorted set), delays without a scheduler process, dead letters, and blocking claims that wake
+ * within milliseconds of a publish. Every multi-key operation is one Lua script; all keys share one
+ * hash tag (Redis Cluster safe); no `KEYS` command anywhere.
+ */
+export class RedisBroker implements Broker, RawInjector {
+  readonly name = "redis";
+  readonly leaseSeconds: number;
+  readonly deliveryLimit: number;
+
+  private readonly options: RedisBrokerOptions;
+  private readonly sweepMs: number;
+  private readonly commandTimeoutMs: number;
+  private started = false;
+  private logger: Logger = silentLogger;
+  private main: ScriptClient | undefined;
+  private blocking: Redis | undefined;
+  private ownsMain = false;
+  private keys!: Keys;
+  private where = "";
+  // Passwords we know of, scrubbed from any error text we log or wrap (belt and braces: ioredis
+  // messages do not carry them, but a reply error's command arguments could).
+  private secrets: string[] = [];
+  private lastError = "";
+  // The delay-schedule generation this broker has seen (-1: none yet); see the CLAIM script.
+  private seenGen = -1;
+  private readonly waiters = new Set<() => void>();
+  // Pending waits for a reconnect; stop() ends them.
+  private readonly stopHooks = new Set<() => void>();
+  private readonly readyHooks = new Map<Redis, Set<() => void>>();
+  private unwatch: (() => void)[] = [];
+  private blockLoopRunning = false;
+  private mainDown = false;
+  private blockingDown = false;
+
+  constructor(options: RedisBrokerOptions = {}) {
+    this.options = options;
+    this.leaseSeconds = validateSeconds(options.leaseSeconds ?? 30, "leaseSeconds");
+    if (this.leaseSeconds <= 0) throw new InvalidOptionError("leaseSeconds", "must be more than 0");
+    const limit = options.deliveryLimit ?? 5;
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new InvalidOptionError("deliveryLimit", `must be an integer >= 1, got ${String(limit)}`);
+    this.deliveryLimit = limit;
+    this.sweepMs = positiveMs(options.sweepIntervalMs ?? 1000, "sweepIntervalMs");
+    this.commandTimeoutMs = positiveMs(options.commandTimeoutMs ?? 3000, "commandTimeoutMs");
+    if (options.prefix !== undefined && (typeof options.prefix !== "string" || options.prefix.length === 0))
+      throw new InvalidOptionError("prefix", "must be a non-empty string");
+  }
+
+  /** The key prefix in use (after `start`). */
+  get keyPrefix(): string {
+    return this.keys ? this.keys.seq.slice(0, -"seq".length) : "";
+  }
+
+  async start(ctx: ComponentContext): Promise<void> {
+    if (this.started) return;
+    this.seenGen = -1;
+    this.logger = ctx.logger.child({ component: "broker", broker: this.name });
+    const prefix = this.options.prefix
+      ? hasHashTag(this.options.prefix)
+        ? this.options.prefix
+        : `${this.options.prefix}{${ctx.appName}}:`
+      : `qtasks:{${ctx.appName}}:broker:`;
+    const k = (name: string) => `${prefix}${name}`;
+    this.keys = {
+      seq: k("seq"),
+      ready: k("ready"),
+      delayed: k("delayed"),
+      lease: k("lease"),
+      msg: k("msg"),
+      dc: k("dc"),
+      dead: k("dead"),
+      deadinfo: k("deadinfo"),
+      wake: k("wake"),
+      dgen: k("dgen"),
+    };
+    const connectionName = this.options.connectionName ?? `qtasks-broker-${ctx.appName}`;
+    let main: Redis;
+    if (this.options.client) {
+      main = this.options.client;
+      this.ownsMain = false;
+      // A lazy client (lazyConnect) would otherwise wait forever for a first command.
+      if (main.status === "wait") main.connect().catch(() => undefined);
+      this.where = `${main.options.host ?? "?"}:${main.options.port ?? "?"}`;
+      this.secrets = secretsOf(undefined, main.options.password);
+    } else {
+      const url = this.options.url ?? process.env.REDIS_URL ?? DEFAULT_URL;
+      this.where = maskUrl(url);
+      this.secrets = secretsOf(url, this.options.redis?.password);
+      main = new Redis(url, {
+        connectionName,
+        // Fail fast instead of queueing: callers wait for "ready" themselves, with a deadline.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        retryStrategy: backoff,
+        enableAutoPipelining: true,
+        ...this.options.redis,
+      });
+      this.ownsMain = true;
+    }
+    for (const [name, numberOfKeys, lua] of SCRIPTS) main.defineCommand(name, { numberOfKeys, lua });
+    this.main = main as ScriptClient;
+    this.blocking = main.duplicate({
+      connectionName: `${this.options.client ? connectionName : (main.options.connectionName ?? connectionName)}:block`,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: backoff,
+      enableAutoPipelining: false,
+      lazyConnect: false,
+    });
+    this.watch(main, "main");
+    this.watch(this.blocking, "blocking");
+    this.started = true;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.wakeAll();
+    for (const h of [...this.stopHooks]) h();
+    this.readyHooks.clear();
+    const blocking = this.blocking;
+    const main = this.main;
+    this.blocking = undefined;
+    blocking?.disconnect();
+    const unwatch = this.unwatch;
+    this.unwatch = [];
+    if (this.ownsMain && main) {
+      try {
+        if (main.status === "ready") await main.quit();
+        else main.disconnect();
+      } catch {
+        main.disconnect();
+      }
+    }
+    for (const u of unwatch) u();
+    // Our own connections may still report a late socket error: keep it from going unhandled.
+    blocking?.on("error", () => undefined);
+    if (this.ownsMain) main?.on("error", () => undefined);
+  }
+
+  async publish(messages: PublishMessage[]): Promise<void> {
+    if (!Array.isArray(messages)) throw new InvalidOptionError("messages", "must be an array");
+    if (messages.length === 0) {
+      this.client("publish");
+      return;
+    }
+    const args: Arg[] = [messages.length];
+    for (const m of messages) {
+      const priority = validatePriority(m.envelope.priority, "envelope.priority");
+      const delay = m.delay === undefined || m.delay === 0 ? 0 : validateSeconds(m.delay, "delay");
+      args.push(MAX_PRIORITY - priority, Math.round(delay * 1000), encodeEnvelope(m.envelope));
+    }
+    await this.publishArgs("publish", args);
+  }
+
+  /**
+   * Writes raw bytes where an envelope would be, as a foreign producer could: a test helper for the
+   * malformed-input paths. The bytes are decoded (and dead-lettered as `malformed`) at claim.
+   */
+  async injectRaw(raw: string | Uint8Array, priority = 0): Promise<void> {
+    validatePriority(priority);
+    const bytes = typeof raw === "string" ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    await this.publishArgs("injectRaw", [1, MAX_PRIORITY - priority, 0, bytes]);
+  }
+
+  async claim(max: number, options: ClaimOptions): Promise<Delivery[]> {
+    this.client("claim");
+    if (!Number.isInteger(max) || max < 0)
+      throw new InvalidOptionError("max", `must be an integer >= 0, got ${String(max)}`);
+    const waitMs = validateSeconds(options.waitSeconds, "waitSeconds") * 1000;
+    const deadline = Date.now() + waitMs;
+    const signal = options.signal;
+    for (;;) {
+      if (signal?.aborted || !this.started) return [];
+      const main = this.main!;
+      if (main.status !== "ready") {
+        // Connecting or reconnecting: ioredis retries on its own; wait for it, up to the deadline.
+        const left = deadline - Date.now();
+        if (left <= 0) return [];
+        await this.waitReady(main, Math.min(left, this.sweepMs), signal);
+        continue;
+      }
+      let batch: { deliveries: Delivery[]; waitMs: number; malformed: number };
+      try {
+        batch = await this.claimOnce(Math.min(max, CLAIM_LIMIT));
+      } catch (error) {
+        if (!this.started) return [];
+        if (isReplyError(error))
+          throw new RedisBrokerCommandError("claim failed", { cause: this.safeError(error) });
+        // Connection trouble: workers never fail on it; wait for the reconnect and go on.
+        this.noteDown("main", error);
+        const left = deadline - Date.now();
+        if (left <= 0) return [];
+        await this.waitReady(this.main!, Math.min(left, this.sweepMs), signal);
+        continue;
+      }
+      if (batch.deliveries.length > 0) return batch.deliveries;
+      if (batch.malformed > 0) continue;
+      const left = deadline - Date.now();
+      if (left <= 0 || max === 0) return [];
+      if (batch.waitMs === 0) continue;
+      let bound = Math.min(left, this.sweepMs);
+      // +1 ms: the timer must not fire a hair before the delay is due on the server clock.
+      if (batch.waitMs > 0) bound = Math.min(bound, batch.waitMs + 1);
+      await this.waitForWake(bound, signal);
+    }
+  }
+
+  async extendLease(delivery: Delivery): Promise<boolean> {
+    const t = parseToken(delivery.token);
+    if (!t) return false;
+    const r = await this.op("extendLease", (c) =>
+      c.qtasksBrokerExtend(this.keys.lease, delivery.token, Math.round(this.leaseSeconds * 1000)),
+    );
+    return r === 1;
+  }
+
+  async ack(delivery: Delivery): Promise<boolean> {
+    const t = parseToken(delivery.token);
+    if (!t) return false;
+    const k = this.keys;
+    const r = await this.op("ack", (c) => c.qtasksBrokerAck(k.lease, k.msg, k.dc, delivery.token, t.id));
+    return r === 1;
+  }
+
+  async release(delivery: Delivery, options?: { delay?: number }): Promise<boolean> {
+    const t = parseToken(delivery.token);
+    if (!t) return false;
+    const delay =
+      options?.delay === undefined || options.delay === 0 ? 0 : validateSeconds(options.delay, "delay");
+    const k = this.keys;
+    const r = await this.op("release", (c) =>
+      c.qtasksBrokerRelease(
+        k.lease,
+        k.ready,
+        k.delayed,
+        k.wake,
+        k.dgen,
+        delivery.token,
+        t.id,
+        Math.round(delay * 1000),
+      ),
+    );
+    return r === 1;
+  }
+
+  async deadLetter(delivery: Delivery, reason: string): Promise<boolean> {
+    const t = parseToken(delivery.token);
+    if (!t) return false;
+    const info = `e${JSON.stringify({ reason: String(reason), at: Date.now() })}`;
+    const r = await this.op("deadLetter", (c) => this.deadLetterCall(c, [delivery.token, t.id, info]));
+    return r === 1;
+  }
+
+  async listDeadLetters(options?: { limit?: number }): Promise<DeadLetter[]> {
+    const limit = options?.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 0)
+      throw new InvalidOptionError("limit", `must be an integer >= 0, got ${String(limit)}`);
+    if (limit === 0) return [];
+    const rows = await this.deadPage(0, limit);
+    return rows.map((r) => r.letter);
+  }
+
+  async redriveDeadLetters(ids?: string[]): Promise<number> {
+    const wanted = ids ? new Set(ids) : undefined;
+    if (wanted && wanted.size === 0) return 0;
+    const internal: string[] = [];
+    const page = 1000;
+    for (let offset = 0; ; offset += page) {
+      const rows = await this.deadPage(offset, page);
+      for (const r of rows)
+        if (r.letter.envelope && (!wanted || wanted.has(r.letter.id))) internal.push(r.id);
+      if (rows.length < page) break;
+    }
+    let n = 0;
+    const k = this.keys;
+    for (let i = 0; i < internal.length; i += page) {
+      const chunk = internal.slice(i, i + page);
+      n += await this.op("redriveDeadLetters", (c) =>
+        c.qtasksBrokerRedrive(k.dead, k.deadinfo, k.msg, k.ready, k.seq, k.wake, ...chunk),
+      );
+    }
+    return n;
+  }
+
+  async stats(): Promise<BrokerStats> {
+    const k = this.keys;
+    const r = await this.op("stats", (c) => c.qtasksBrokerStats(k.ready, k.delayed, k.lease, k.dead));
+    const ready: Record<number, number> = {};
+    for (let i = 3; i + 1 < r.length; i += 2) ready[MAX_PRIORITY - Number(r[i])] = Number(r[i + 1]);
+    return { ready, delayed: Number(r[0]), inFlight: Number(r[1]), deadLetters: Number(r[2]) };
+  }
+
+  // --- internals ---------------------------------------------------------------------------------
+
+  private client(what: string): ScriptClient {
+    if (!this.started || !this.main) throw new NotStartedError(`RedisBroker.${what} before start()`);
+    return this.main;
+  }
+
+  private async publishArgs(what: string, args: Arg[]): Promise<void> {
+    const k = this.keys;
+    await this.op(what, (c) =>
+      c.qtasksBrokerPublish(k.seq, k.ready, k.delayed, k.msg, k.wake, k.dgen, ...args),
+    );
+  }
+
+  private deadLetterCall(c: ScriptClient, triples: Arg[]): Promise<number> {
+    const k = this.keys;
+    return c.qtasksBrokerDeadLetter(k.lease, k.dead, k.deadinfo, k.msg, k.dc, k.seq, ...triples);
+  }
+
+  /**
+   * One-shot operation with a deadline: waits for the connection (a reconnect in progress is not a
+   * failure), then runs `fn`; no answer in `commandTimeoutMs` rejects with `RedisUnavailableError`.
+   */
+  private async op<T>(what: string, fn: (c: ScriptClient) => Promise<T>): Promise<T> {
+    const c = this.client(what);
+    const deadline = Date.now() + this.commandTimeoutMs;
+    if (c.status !== "ready" && !(await this.waitReady(c, this.commandTimeoutMs))) {
+      const last = this.lastError ? ` (last error: ${this.lastError})` : "";
+      throw new RedisUnavailableError(
+        `${what}: no connection to Redis at ${this.where} within ${this.commandTimeoutMs} ms${last}`,
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new RedisUnavailableError(
+              `${what}: Redis at ${this.where} did not answer within ${this.commandTimeoutMs} ms`,
+            ),
+          ),
+        Math.max(1, deadline - Date.now()),
+      );
+    });
+    try {
+      return await Promise.race([fn(c), timeout]);
+    } catch (error) {
+      if (error instanceof QTasksError) throw error;
+      if (isReplyError(error))
+        throw new RedisBrokerCommandError(`${what} failed: ${this.scrub(errorText(error))}`, {
+          cause: this.safeError(error),
+        });
+      throw new RedisUnavailableError(`${what}: connection to Redis at ${this.where} failed`, {
+        cause: this.safeError(error),
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** One claim round trip, plus the dead-lettering of any malformed entries it found. */
+  private async claimOnce(
+    max: number,
+  ): Promise<{ deliveries: Delivery[]; waitMs: number; malformed: number }> {
+    const c = this.main!;
+    const k = this.keys;
+    const reply = await c.qtasksBrokerClaimBuffer(
+      k.ready,
+      k.delayed,
+      k.lease,
+      k.msg,
+      k.dc,
+      k.seq,
+      k.wake,
+      k.dgen,
+      max,
+      Math.round(this.leaseSeconds * 1000),
+      SWEEP_LIMIT,
+      this.seenGen,
+    );
+    const waitMs = Number(reply[0]);
+    this.seenGen = Math.max(this.seenGen, Number(reply[1]));
+    const deliveries: Delivery[] = [];
+    const bad: Arg[] = [];
+    for (let i = 2; i + 1 < reply.length; i += 2) {
+      const token = (reply[i] as Buffer).toString("latin1");
+      const raw = reply[i + 1] as Buffer;
+      const t = parseToken(token)!;
+      let envelope: TaskEnvelope;
+      try {
+        envelope = decodeEnvelope(raw);
+      } catch (error) {
+        const detail = error instanceof MalformedMessageError ? error.message : "malformed";
+        // Logged once: the entry leaves the queue right below and is never claimed again.
+        this.logger.warn("dead-lettered a malformed message", { reason: detail, bytes: raw.length });
+        bad.push(token, t.id, `m${JSON.stringify({ reason: "malformed", detail, at: Date.now() })}`);
+        continue;
+      }
+      deliveries.push({ envelope, deliveryCount: t.count, token });
+    }
+    if (bad.length > 0) {
+      try {
+        await this.deadLetterCall(c, bad);
+      } catch (error) {
+        // The lease expires and the entry comes back; it is dead-lettered on that claim instead.
+        this.logger.warn("could not dead-letter a malformed message yet", {
+          error: this.scrub(errorText(error)),
+        });
+      }
+    }
+    return { deliveries, waitMs, malformed: bad.length / 3 };
+  }
+
+  /**
+   * Resolves after `ms`, on a wake-up from a publish (through the blocking connection), on abort or
+   * on stop, whichever comes first.
+   */
+  private waitForWake(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
+      this.waiters.add(done);
+      if (!this.blockLoopRunning) void this.blockLoop();
+    });
+  }
+
+  private wakeAll(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /**
+   * While someone waits, block on the wake list with BLPOP on the broker's own connection. A token
+   * wakes every local waiter (each re-runs the claim script; the script passes the word on to other
+   * processes when work is left). A token nobody here needs any more is pushed back for others.
+   */
+  private async blockLoop(): Promise<void> {
+    this.blockLoopRunning = true;
+    try {
+      while (this.started && this.waiters.size > 0) {
+        const b = this.blocking;
+        if (!b) break;
+        if (b.status !== "ready") {
+          await this.waitReady(b, this.sweepMs);
+          continue;
+        }
+        let got: [string, string] | null;
+        try {
+          got = await b.blpop(this.keys.wake, this.sweepMs / 1000);
+        } catch (error) {
+          if (!this.started) break;
+          this.noteDown("blocking", error);
+          await this.waitReady(b, this.sweepMs);
+          continue;
+        }
+        if (got && this.waiters.size === 0) {
+          const m = this.main;
+          if (m?.status === "ready")
+            await m
+              .multi()
+              .lpush(this.keys.wake, "1")
+              .ltrim(this.keys.wake, 0, 0)
+              .exec()
+              .catch(() => undefined);
+        } else {
+          // A token or the sweep tick: waiters re-run the claim (which also sweeps expired leases).
+          this.wakeAll();
+        }
+      }
+    } finally {
+      this.blockLoopRunning = false;
+    }
+  }
+
+  /** Resolves true once `client` is ready, false after `ms` (or on abort / stop). */
+  private waitReady(client: Redis, ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (client.status === "ready") return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      let hooks = this.readyHooks.get(client);
+      if (!hooks) {
+        hooks = new Set();
+        this.readyHooks.set(client, hooks);
+      }
+      const set = hooks;
+      const finish = () => {
+        clearTimeout(timer);
+        set.delete(finish);
+        this.stopHooks.delete(finish);
+        signal?.removeEventListener("abort", finish);
+        resolve(client.status === "ready");
+      };
+      const timer = setTimeout(finish, ms);
+      // One "ready" listener per client (see watch) calls these, however many calls wait.
+      set.add(finish);
+      this.stopHooks.add(finish);
+      signal?.addEventListener("abort", finish, { once: true });
+    });
+  }
+
+  private watch(client: Redis, role: "main" | "blocking"): void {
+    const onError = (error: unknown) => this.noteDown(role, error);
+    const onReady = () => {
+      const wasDown = role === "main" ? this.mainDown : this.blockingDown;
+      if (role === "main") this.mainDown = false;
+      else this.blockingDown = false;
+      if (wasDown) this.logger.info("reconnected to Redis", { connection: role, redis: this.where });
+      for (const h of [...(this.readyHooks.get(client) ?? [])]) h();
+      // Work may have arrived while we were away: let waiters look at once.
+      this.wakeAll();
+    };
+    client.on("error", onError);
+    client.on("ready", onReady);
+    // A client we were given outlives the broker: take our listeners off it at stop.
+    this.unwatch.push(() => {
+      client.off("error", onError);
+      client.off("ready", onReady);
+    });
+  }
+
+  /** Logs a lost connection once per outage (ioredis keeps reconnecting on its own). */
+  private noteDown(role: "main" | "blocking", error: unknown): void {
+    if (!this.started) return;
+    this.lastError = this.scrub(errorText(error));
+    if (role === "main" ? this.mainDown : this.blockingDown) return;
+    if (role === "main") this.mainDown = true;
+    else this.blockingDown = true;
+    this.logger.warn("lost the connection to Redis; reconnecting", {
+      connection: role,
+      redis: this.where,
+      error: this.lastError,
+    });
+  }
+
+  private scrub(text: string): string {
+    let out = text;
+    for (const secret of this.secrets) out = out.split(secret).join("***");
+    return out;
+  }
+
+  /** A copy of a driver error with its name and scrubbed message only (no command arguments). */
+  private safeError(error: unknown): Error {
+    const e = new Error(this.scrub(errorText(error)));
+    e.name = error instanceof Error ? error.name : "Error";
+    return e;
+  }
+
+  private async deadPage(offset: number, count: number): Promise<{ id: string; letter: DeadLetter }[]> {
+    const k = this.keys;
+    const rows = await this.op("listDeadLetters", (c) =>
+      c.qtasksBrokerListDead(k.dead, k.deadinfo, k.msg, offset, count),
+    );
+    const out: { id: string; letter: DeadLetter }[] = [];
+    for (let i = 0; i + 2 < rows.length; i += 3) {
+      const id = rows[i]!;
+      const info = rows[i + 1]!;
+      const raw = rows[i + 2]!;
+      let meta: { reason?: unknown; at?: unknown } = {};
+      try {
+        meta = JSON.parse(info.slice(1)) as typeof meta;
+      } catch {
+        // Unreadable bookkeeping: still list the entry.
+      }
+      const reason = typeof meta.reason === "string" ? meta.reason : "unknown";
+      const deadLetteredAt = new Date(typeof meta.at === "number" ? meta.at : 0);
+      let envelope: TaskEnvelope | undefined;
+      if (info.startsWith("e")) {
+        try {
+          envelope = decodeEnvelope(raw);
+        } catch {
+          envelope = undefined;
+        }
+      }
+      out.push({
+        id,
+        letter: envelope
+          ? { envelope, reason, deadLetteredAt, id: envelope.uuid }
+          : { raw: truncateUtf8(raw, 1024), reason, deadLetteredAt, id: `malformed-${id}` },
+      });
+    }
+    return out;
+  }
+}
+
+function positiveMs(value: unknown, option: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0)
+    throw new InvalidOptionError(option, `must be a positive number of milliseconds, got ${String(value)}`);
+  return value;
+}
+
+/** The longest prefix of `s` made of whole characters that is at most `maxBytes` of UTF-8. */
+function truncateUtf8(s: string, maxBytes: number): string {
+  if (Buffer.byteLength(s, "utf8") <= maxBytes) return s;
+  let bytes = 0;
+  let end = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch, "utf8");
+    if (bytes + n > maxBytes) break;
+    bytes += n;
+    end += ch.length;
+  }
+  return s.slice(0, end);
+}
+
+function secretsOf(url: string | undefined, password: string | undefined): string[] {
+  const out = new Set<string>();
+  if (password) out.add(password);
+  if (url) {
+    try {
+      const u = new URL(url);
+      // A username alone can be the secret (as maskUrl assumes for redis URLs).
+      const part = u.password || u.username;
+      if (part) {
+        out.add(part);
+        out.add(decodeURIComponent(part));
+      }
+    } catch {
+      // Not a URL: ioredis will fail on it too; maskUrl already hides it.
+    }
+  }
+  return [...out].filter((s) => s.length > 0);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

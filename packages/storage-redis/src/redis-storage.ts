@@ -1,0 +1,429 @@
+import type {
+  BeginResult,
+  CancelResult,
+  ComponentContext,
+  FinalOutcome,
+  ListOptions,
+  Logger,
+  NewTaskRecord,
+  Storage,
+  StorageEvent,
+  TaskEnvelope,
+  TaskRecord,
+  TaskStatus,
+  Unsubscribe,
+} from "@qtasks/core";
+import { InvalidOptionError, NotStartedError, TASK_STATUSES } from "@qtasks/core";
+import type { Redis } from "ioredis";
+import {
+  createdAtArg,
+  decodeRecord,
+  envelopeFields,
+  newRecordFields,
+  outcomeFields,
+  pairsToMap,
+  toJson,
+} from "./codec";
+import type { RedisConnectionOptions } from "./connection";
+import {
+  attachErrorLog,
+  connectWithin,
+  createClient,
+  describeTarget,
+  duplicateForSubscriber,
+  resolvePrefix,
+  withDeadline,
+} from "./connection";
+import { StorageKeys } from "./keys";
+import {
+  ADD,
+  APPEND_OUTPUT,
+  BEGIN,
+  FINISH,
+  PURGE_CANDIDATES,
+  PURGE_DELETE,
+  REQUEST_CANCEL,
+  REQUEUE,
+} from "./scripts";
+import { SubscriptionHub } from "./subscription-hub";
+
+export interface RedisStorageOptions extends RedisConnectionOptions {
+  /** Final records (and their outputs) expire this many seconds after they finish. Default: keep. */
+  retentionSeconds?: number;
+}
+
+const COMPONENT = "redis storage";
+/** Records per `add` script call; the calls of one `add` share one pipeline (one round trip). */
+const ADD_CHUNK = 500;
+const PURGE_BATCH = 100;
+/** How many expired records a `count`/`list` sweeps before answering (retention only). */
+const SWEEP_LIMIT = 1000;
+const SWEEP_INTERVAL_MS = 60_000;
+
+/** Index members are 12 hex digits of insertion order followed by the uuid (see scripts.ts). */
+function uuidOf(member: string): string {
+  return member.slice(12);
+}
+
+type Script = (...args: (string | number)[]) => Promise<unknown>;
+
+/** The scripts as commands on the client (EVALSHA, falling back to EVAL once after a SCRIPT FLUSH). */
+const COMMANDS: Record<string, { lua: string }> = {
+  qtasksStorageAdd: { lua: ADD },
+  qtasksStorageBegin: { lua: BEGIN },
+  qtasksStorageFinish: { lua: FINISH },
+  qtasksStorageAppendOutput: { lua: APPEND_OUTPUT },
+  qtasksStorageRequestCancel: { lua: REQUEST_CANCEL },
+  qtasksStorageRequeue: { lua: REQUEUE },
+  qtasksStoragePurgeCandidates: { lua: PURGE_CANDIDATES },
+  qtasksStoragePurgeDelete: { lua: PURGE_DELETE },
+};
+
+/**
+ * Task records on Redis: a hash per task, a sorted set per status and one for all records (scored by
+ * `createdAt`, ties in insertion order), a sorted set of finished records by finish time (retention),
+ * a list of outputs per task, and a pub/sub channel per task for notifications. Every guarded change
+ * is one Lua script. See the README for the key layout and round trips.
+ */
+export class RedisStorage implements Storage {
+  readonly name = "redis";
+  private readonly options: RedisStorageOptions;
+  private readonly timeoutMs: number;
+  private readonly retentionMs: number;
+  private client: Redis | undefined;
+  private owned = false;
+  private subConn: Redis | undefined;
+  private hub: SubscriptionHub | undefined;
+  private keys: StorageKeys | undefined;
+  private logger: Logger | undefined;
+  private starting: Promise<void> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: RedisStorageOptions = {}) {
+    if (
+      options.retentionSeconds !== undefined &&
+      !(Number.isFinite(options.retentionSeconds) && options.retentionSeconds > 0)
+    ) {
+      throw new InvalidOptionError("retentionSeconds", "must be a positive number of seconds");
+    }
+    this.options = { ...options };
+    this.timeoutMs = options.commandTimeoutMs ?? 5000;
+    this.retentionMs = options.retentionSeconds
+      ? Math.max(1, Math.round(options.retentionSeconds * 1000))
+      : 0;
+  }
+
+  /** The key prefix in use (after `start`). */
+  get prefix(): string {
+    return this.k().prefix;
+  }
+
+  async start(ctx: ComponentContext): Promise<void> {
+    if (this.client) return;
+    this.starting ??= this.doStart(ctx).catch((err) => {
+      this.starting = undefined;
+      throw err;
+    });
+    return this.starting;
+  }
+
+  private async doStart(ctx: ComponentContext): Promise<void> {
+    const logger = ctx.logger.child({ component: COMPONENT });
+    const keys = new StorageKeys(resolvePrefix(this.options.prefix, ctx.appName));
+    const owned = !this.options.client;
+    const client = this.options.client ?? createClient(this.options, "qtasks:storage");
+    for (const [name, def] of Object.entries(COMMANDS)) {
+      if (!(name in client)) client.defineCommand(name, { lua: def.lua });
+    }
+    if (owned) attachErrorLog(client, logger, "main");
+    try {
+      await connectWithin(COMPONENT, describeTarget(this.options, client), client, this.timeoutMs);
+    } catch (err) {
+      if (owned) client.disconnect();
+      throw err;
+    }
+    this.logger = logger;
+    this.keys = keys;
+    this.owned = owned;
+    this.client = client;
+    if (this.retentionMs > 0) {
+      this.sweepTimer = setInterval(() => {
+        this.sweep().catch(() => {});
+      }, SWEEP_INTERVAL_MS);
+      this.sweepTimer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    // A stop during start waits for it, so that the connection it opens is closed too.
+    if (!this.client && this.starting) await this.starting.catch(() => {});
+    const client = this.client;
+    if (!client) return;
+    this.client = undefined;
+    this.starting = undefined;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.hub?.close();
+    this.hub = undefined;
+    this.subConn?.disconnect();
+    this.subConn = undefined;
+    if (this.owned) {
+      try {
+        await withDeadline(COMPONENT, "QUIT", 2000, () => client.quit());
+      } catch {
+        client.disconnect();
+      }
+    }
+  }
+
+  async add(records: NewTaskRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const k = this.k();
+    // Encode everything first: a value that cannot be stored rejects before anything is written.
+    const encoded = records.map((r) => ({
+      uuid: r.uuid,
+      createdAt: createdAtArg(r.createdAt),
+      fields: newRecordFields(r),
+    }));
+    const client = this.c();
+    await this.run("add", async () => {
+      const pipe = client.pipeline();
+      for (let i = 0; i < encoded.length; i += ADD_CHUNK) {
+        const chunk = encoded.slice(i, i + ADD_CHUNK);
+        const args: (string | number)[] = [chunk.length + 3, k.seq, k.all, k.status("new")];
+        for (const r of chunk) args.push(k.task(r.uuid));
+        for (const r of chunk) args.push(r.uuid, r.createdAt, r.fields.length, ...r.fields);
+        (pipe as unknown as Record<string, Script>).qtasksStorageAdd!(...args);
+      }
+      const results = await pipe.exec();
+      for (const [err] of results ?? []) if (err) throw err;
+    });
+  }
+
+  async begin(uuid: string, envelope: TaskEnvelope): Promise<BeginResult> {
+    const k = this.k();
+    const keys = [k.task(uuid), k.seq, k.all, k.status("new"), k.status("process")];
+    let reply = await this.script("begin", "qtasksStorageBegin", keys, [uuid, k.channel(uuid)]);
+    if (reply === 0) {
+      // Rare: a message published without a record. Send the envelope only now (it may be large).
+      reply = await this.script("begin", "qtasksStorageBegin", keys, [
+        uuid,
+        k.channel(uuid),
+        ...envelopeFields(uuid, envelope),
+      ]);
+    }
+    const [kind, fields] = reply as [number, string[]];
+    const record = decodeRecord(uuid, pairsToMap(fields))!;
+    return kind === 1 ? { kind: "started", attempt: record.attempt, record } : { kind: "final", record };
+  }
+
+  async finish(uuid: string, attempt: number, outcome: FinalOutcome): Promise<boolean> {
+    const k = this.k();
+    const fields = outcomeFields(outcome);
+    const reply = await this.script(
+      "finish",
+      "qtasksStorageFinish",
+      [
+        k.task(uuid),
+        k.outputs(uuid),
+        k.finished,
+        k.status("new"),
+        k.status("process"),
+        k.status(outcome.status),
+      ],
+      [uuid, k.channel(uuid), String(attempt), outcome.status, this.retentionMs, ...fields],
+    );
+    return reply === 1;
+  }
+
+  async get(uuid: string): Promise<TaskRecord | null> {
+    const k = this.k();
+    const c = this.c();
+    const fields = await this.run("get", () => c.hgetall(k.task(uuid)));
+    return decodeRecord(uuid, new Map(Object.entries(fields)));
+  }
+
+  async subscribe(uuid: string, listener: (event: StorageEvent) => void): Promise<Unsubscribe> {
+    const k = this.k();
+    return this.subscriptions().subscribe(uuid, k.channel(uuid), listener);
+  }
+
+  async appendOutput(uuid: string, attempt: number, value: unknown): Promise<void> {
+    const k = this.k();
+    const json = toJson(value, "output");
+    await this.script(
+      "appendOutput",
+      "qtasksStorageAppendOutput",
+      [k.task(uuid), k.outputs(uuid)],
+      [k.channel(uuid), String(attempt), json],
+    );
+  }
+
+  async getOutputs(uuid: string, from = 0): Promise<unknown[]> {
+    const k = this.k();
+    const c = this.c();
+    const items = await this.run("getOutputs", () =>
+      c.lrange(k.outputs(uuid), Math.max(0, Math.trunc(from) || 0), -1),
+    );
+    return items.map((s) => JSON.parse(s));
+  }
+
+  async requestCancel(uuid: string, reason: string): Promise<CancelResult> {
+    const k = this.k();
+    const reply = await this.script(
+      "requestCancel",
+      "qtasksStorageRequestCancel",
+      [k.task(uuid), k.outputs(uuid), k.finished, k.status("new"), k.status("cancel")],
+      [uuid, k.channel(uuid), toJson(reason, "cancel reason"), this.retentionMs],
+    );
+    return reply as CancelResult;
+  }
+
+  async requeue(uuid: string): Promise<boolean> {
+    const k = this.k();
+    const reply = await this.script(
+      "requeue",
+      "qtasksStorageRequeue",
+      [k.task(uuid), k.outputs(uuid), k.finished, k.status("error"), k.status("new")],
+      [uuid, k.channel(uuid)],
+    );
+    return reply === 1;
+  }
+
+  async list(options: ListOptions = {}): Promise<TaskRecord[]> {
+    const k = this.k();
+    const c = this.c();
+    const limit = Math.min(Math.max(Math.trunc(options.limit ?? 100), 0), 1000);
+    const offset = Math.max(Math.trunc(options.offset ?? 0), 0);
+    if (limit === 0) return [];
+    await this.sweep();
+    const index = options.status ? k.status(options.status) : k.all;
+    // Without a task-name filter the index position is the offset; with one, matches are counted.
+    let pos = options.taskName === undefined ? offset : 0;
+    let skip = options.taskName === undefined ? 0 : offset;
+    const batch = Math.max(limit, 100);
+    const out: TaskRecord[] = [];
+    while (out.length < limit) {
+      const members = await this.run("list", () => c.zrevrange(index, pos, pos + batch - 1));
+      if (members.length === 0) break;
+      pos += members.length;
+      const uuids = members.map(uuidOf);
+      const replies = await this.run("list", async () => {
+        const pipe = c.pipeline();
+        for (const u of uuids) pipe.hgetall(k.task(u));
+        return (await pipe.exec()) ?? [];
+      });
+      for (let i = 0; i < uuids.length && out.length < limit; i++) {
+        const [err, fields] = replies[i] ?? [];
+        if (err) throw err;
+        const rec = decodeRecord(uuids[i]!, new Map(Object.entries(fields as Record<string, string>)));
+        // Gone (expired) or changed status since the index was read: not part of this answer.
+        if (!rec || (options.status && rec.status !== options.status)) continue;
+        if (options.taskName !== undefined && rec.taskName !== options.taskName) continue;
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
+        out.push(rec);
+      }
+      if (members.length < batch) break;
+    }
+    return out;
+  }
+
+  async count(): Promise<Record<TaskStatus, number>> {
+    const k = this.k();
+    const c = this.c();
+    await this.sweep();
+    const replies = await this.run("count", async () => {
+      const pipe = c.pipeline();
+      for (const s of TASK_STATUSES) pipe.zcard(k.status(s));
+      return (await pipe.exec()) ?? [];
+    });
+    const out = {} as Record<TaskStatus, number>;
+    TASK_STATUSES.forEach((s, i) => {
+      const [err, n] = replies[i] ?? [];
+      if (err) throw err;
+      out[s] = Number(n);
+    });
+    return out;
+  }
+
+  async purge(options: { olderThanSeconds: number; limit?: number }): Promise<number> {
+    if (!(options.olderThanSeconds >= 0)) {
+      throw new InvalidOptionError("olderThanSeconds", "must be a number of seconds >= 0");
+    }
+    return this.purgeOlderThan(
+      Math.round(options.olderThanSeconds * 1000),
+      Math.floor(options.limit ?? 1000),
+    );
+  }
+
+  /** Delete in small batches (each batch one short script), oldest finished first. */
+  private async purgeOlderThan(olderThanMs: number, limit: number): Promise<number> {
+    const k = this.k();
+    let deleted = 0;
+    while (deleted < limit) {
+      const want = Math.min(PURGE_BATCH, limit - deleted);
+      const [cutoff, members] = (await this.script(
+        "purge",
+        "qtasksStoragePurgeCandidates",
+        [k.finished],
+        [olderThanMs, want],
+      )) as [string, string[]];
+      if (members.length === 0) break;
+      const keys = [
+        k.all,
+        k.finished,
+        k.status("success"),
+        k.status("error"),
+        k.status("cancel"),
+        k.status("retry"),
+      ];
+      for (const m of members) keys.push(k.task(uuidOf(m)), k.outputs(uuidOf(m)));
+      const n = (await this.script("purge", "qtasksStoragePurgeDelete", keys, [
+        cutoff,
+        ...members,
+      ])) as number;
+      deleted += n;
+      // Everything in the batch was requeued or refinished meanwhile: stop rather than spin.
+      if (n === 0) break;
+    }
+    return deleted;
+  }
+
+  /** With retention, drop expired records from the indexes before counting or listing. */
+  private async sweep(): Promise<void> {
+    if (this.retentionMs > 0) await this.purgeOlderThan(this.retentionMs, SWEEP_LIMIT);
+  }
+
+  private subscriptions(): SubscriptionHub {
+    if (!this.hub) {
+      const main = this.c();
+      const name = `${main.options.connectionName ?? "qtasks:storage"}:sub`;
+      this.subConn = duplicateForSubscriber(main, name);
+      this.hub = new SubscriptionHub(this.subConn, this.timeoutMs, this.logger!);
+    }
+    return this.hub;
+  }
+
+  private script(what: string, command: string, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const c = this.c() as unknown as Record<string, Script>;
+    return this.run(what, () => c[command]!(keys.length, ...keys, ...args));
+  }
+
+  private run<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return withDeadline(COMPONENT, what, this.timeoutMs, call);
+  }
+
+  private c(): Redis {
+    if (!this.client) throw new NotStartedError("RedisStorage is not started (call start() first)");
+    return this.client;
+  }
+
+  private k(): StorageKeys {
+    if (!this.keys || !this.client)
+      throw new NotStartedError("RedisStorage is not started (call start() first)");
+    return this.keys;
+  }
+}
