@@ -83,6 +83,7 @@ let subjects: Subject[] = [];
 let cutShort = false;
 
 const cores = os.cpus().length;
+const loadAtStart = os.loadavg();
 const machine = `${cores} cores (${os.cpus()[0]?.model.trim() ?? "unknown CPU"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 
 function output(): string {
@@ -91,6 +92,7 @@ function output(): string {
   const lines = [
     `qtasks bench, ${startedAt.toISOString()}: N = ${n} tasks (latency: ${settings.latencyN} at ${settings.latencyRate}/s, concurrency ${settings.latencyConcurrency}), median of ${runs} run(s), payload { i }, no-op async handler.`,
     `Machine: ${machine}. The machine has ${cores} cores: the node process (producer and workers, all in ONE process) and the services share them.`,
+    `Load average (1 min) at start ${loadAtStart[0]!.toFixed(2)}, at end ${os.loadavg()[0]!.toFixed(2)}: anything else running on the machine (or using the same services) is in these figures.`,
     "",
     table(shown, sums),
     "",
@@ -126,7 +128,14 @@ function save(text: string): string {
       {
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
-        machine: { cores, cpu: os.cpus()[0]?.model, memGiB: os.totalmem() / 2 ** 30, node: process.version },
+        machine: {
+          cores,
+          cpu: os.cpus()[0]?.model,
+          memGiB: os.totalmem() / 2 ** 30,
+          node: process.version,
+          loadavgStart: loadAtStart,
+          loadavgEnd: os.loadavg(),
+        },
         settings: { ...settings, runs, scenarios, workers: "same process as the producer" },
         subjects: subjects.map(({ id, label, kind, services, settings }) => ({
           id,

@@ -6,7 +6,7 @@ import { Consumer } from "./consume";
 /**
  * The RabbitMQ floor: a durable classic queue, persistent messages published on a confirm channel
  * (one confirm awaited per task; bulk: a chunk published, then one wait for its confirms), and a
- * consumer with manual acks and prefetch = concurrency.
+ * consumer with manual acks and prefetch 50; handlers run `concurrency` at a time.
  */
 export const amqpLimit: Subject = {
   id: "limit-rabbitmq",

@@ -15,7 +15,7 @@ export const pgLimit: Subject = {
   kind: "limit",
   services: ["postgres"],
   settings:
-    "pg 8; one autocommitted INSERT per task (bulk: INSERT..SELECT unnest per chunk); claims = UPDATE..WHERE id IN (SELECT..FOR UPDATE SKIP LOCKED LIMIT free slots of prefetch 50) RETURNING; finishes = one UPDATE..WHERE id = ANY per batch; 5 ms poll when empty",
+    "pg 8; one autocommitted INSERT per task (bulk: INSERT..SELECT unnest per chunk); claims = UPDATE..WHERE id IN (SELECT..FOR UPDATE SKIP LOCKED LIMIT free slots of a 500-task window) RETURNING; finishes = one UPDATE..WHERE id = ANY per batch; 5 ms poll when empty",
   async available() {
     const c = new pg.Client({ connectionString: DATABASE_URL });
     try {
@@ -52,7 +52,7 @@ export const pgLimit: Subject = {
         pool = p;
         consumer = new Consumer<{ id: string; payload: { i: number } }>({
           concurrency,
-          prefetch: 50,
+          prefetch: 500,
           claim: async (max) => {
             const r = await p.query(
               `UPDATE ${t} SET status = 'process' WHERE id IN (SELECT id FROM ${t} WHERE status = 'new' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT $1) RETURNING id, payload`,

@@ -6,7 +6,7 @@ import { Consumer } from "./consume";
 /**
  * The Redis limit: the least an at-least-once queue costs without Lua. Enqueue is one LPUSH (bulk:
  * one pipeline per chunk). A worker claims with LMOVE ready -> processing, pipelined up to the
- * prefetch window (BLMOVE when the queue is empty), so a crash leaves the message in `processing`;
+ * 500-task window (BLMOVE when the queue is empty), so a crash leaves the message in `processing`;
  * a batch of finished tasks costs one MULTI {LREM processing, HSET done} per task, in one round trip.
  */
 export const redisLimit: Subject = {
@@ -15,7 +15,7 @@ export const redisLimit: Subject = {
   kind: "limit",
   services: ["redis"],
   settings:
-    "ioredis 6; LPUSH per task (bulk: one pipeline per chunk); claims = pipelined LMOVE ready->processing up to prefetch 50 (BLMOVE when empty); finishes = one pipelined MULTI{LREM, HSET} per batch",
+    "ioredis 6; LPUSH per task (bulk: one pipeline per chunk); claims = pipelined LMOVE ready->processing up to 500 ahead (BLMOVE when empty); finishes = one pipelined MULTI{LREM, HSET} per batch",
   async available() {
     return null;
   },
@@ -40,7 +40,7 @@ export const redisLimit: Subject = {
       async startWorker(concurrency, onRun) {
         consumer = new Consumer<string>({
           concurrency,
-          prefetch: 50,
+          prefetch: 500,
           claim: async (max) => {
             const p = main.pipeline();
             for (let k = 0; k < max; k++) p.lmove(ready, proc, "RIGHT", "LEFT");
@@ -51,7 +51,7 @@ export const redisLimit: Subject = {
           },
           finish: async (msgs) => {
             const m = main.multi();
-            for (const msg of msgs) m.lrem(proc, 1, msg).hset(done, String(JSON.parse(msg).i), "1");
+            for (const msg of msgs) m.lrem(proc, -1, msg).hset(done, String(JSON.parse(msg).i), "1");
             await m.exec();
           },
           run: (msg) => onRun((JSON.parse(msg) as { i: number }).i),
