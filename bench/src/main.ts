@@ -181,9 +181,11 @@ async function main() {
   for (const a of absent) console.log(`absent: ${a.label}: ${a.reason}`);
   const t0 = performance.now();
   let seq = 0;
+  // Scenario-major inside each run: every subject meets a scenario within the same few minutes,
+  // so a change in the machine's load hits them alike.
   outer: for (let run = 1; run <= runs; run++) {
-    for (const subject of subjects) {
-      for (const scenario of scenarios) {
+    for (const scenario of scenarios) {
+      for (const subject of subjects) {
         if (performance.now() - t0 > maxMs) {
           cutShort = true;
           break outer;
