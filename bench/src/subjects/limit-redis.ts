@@ -43,7 +43,8 @@ export const redisLimit: Subject = {
           prefetch: 500,
           claim: async (max) => {
             const p = main.pipeline();
-            for (let k = 0; k < max; k++) p.lmove(ready, proc, "RIGHT", "LEFT");
+            // At most 100 per round trip: past the end of the list each LMOVE is a wasted nil.
+            for (let k = 0; k < Math.min(max, 100); k++) p.lmove(ready, proc, "RIGHT", "LEFT");
             const got = ((await p.exec()) ?? []).map(([, v]) => v as string | null).filter((v) => v !== null);
             if (got.length > 0) return got;
             const one = await blocking.blmove(ready, proc, "RIGHT", "LEFT", 0.2);
