@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,7 +10,6 @@ import { type Accounting, account } from "./checker";
 import { Journal, readJournals } from "./journal";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const tsxCli = createRequire(import.meta.url).resolve("tsx/cli");
 
 /** A worker child process and what it printed on stderr. */
 export interface WorkerProcess {
@@ -62,7 +60,10 @@ export class Scenario {
   async startWorker(
     options: { concurrency?: number; shutdownTimeout?: number; env?: Record<string, string> } = {},
   ): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, [tsxCli, join(here, "worker-main.ts")], {
+    // `node --import tsx` (not the tsx CLI, which forks a second process): the pid we signal is the
+    // pid that runs the tasks.
+    const child = spawn(process.execPath, ["--import", "tsx", join(here, "worker-main.ts")], {
+      cwd: join(here, ".."),
       env: {
         ...process.env,
         QTASKS_REL_CONFIG: JSON.stringify(this.config),
@@ -121,7 +122,7 @@ export class Scenario {
   /** Enqueues `jobs` of `taskName`, journaling each attempt and acknowledgement. */
   async enqueue(
     taskName: string,
-    jobs: { id: string; ms?: number; fail?: boolean }[],
+    jobs: { id: string; ms?: number; laterMs?: number; fail?: boolean }[],
     batch = 200,
   ): Promise<void> {
     for (let i = 0; i < jobs.length; i += batch) {

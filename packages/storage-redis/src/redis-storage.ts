@@ -212,9 +212,27 @@ export class RedisStorage implements Storage {
         ...envelopeFields(uuid, envelope),
       ]);
     }
-    const [kind, fields] = reply as [number, string[]];
-    const record = decodeRecord(uuid, pairsToMap(fields))!;
-    return kind === 1 ? { kind: "started", attempt: record.attempt, record } : { kind: "final", record };
+    const r = reply as [number, ...unknown[]];
+    if (r[0] === 2) return { kind: "final", record: decodeRecord(uuid, pairsToMap(r[1] as string[]))! };
+    const [, attempt, now, createdAt, d, cancelReason] = r as [
+      number,
+      number,
+      number,
+      string,
+      string,
+      string | null,
+    ];
+    const fields = new Map<string, string>([
+      ["status", "process"],
+      ["attempt", String(attempt)],
+      ["createdAt", createdAt],
+      ["updatedAt", String(now)],
+      ["startedAt", String(now)],
+      ["d", d],
+    ]);
+    if (cancelReason !== null) fields.set("cancelReason", cancelReason);
+    const record = decodeRecord(uuid, fields)!;
+    return { kind: "started", attempt: record.attempt, record };
   }
 
   async finish(uuid: string, attempt: number, outcome: FinalOutcome): Promise<boolean> {

@@ -1,10 +1,12 @@
+import { spawn } from "node:child_process";
 import { inspect } from "node:util";
 import { RabbitMQBroker } from "@qtasks/broker-rabbitmq";
 import { RedisBroker } from "@qtasks/broker-redis";
 import { type Broker, type Logger, QueueTasks, type Storage } from "@qtasks/core";
 import { PostgresStorage } from "@qtasks/storage-postgres";
 import { RedisStorage } from "@qtasks/storage-redis";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../../src/harness";
 import { recordRow } from "../../src/report";
 
 const CANARY = "canary-Pa55w0rd-7f3a9c";
@@ -23,6 +25,52 @@ function capture(lines: string[]): Logger {
   return logger;
 }
 
+// The shared Redis has no password (any AUTH succeeds): a Redis of our own refuses the canary.
+const authPort = 6900 + Math.floor(Math.random() * 90);
+let authRedis: ReturnType<typeof spawn> | undefined;
+beforeAll(async () => {
+  authRedis = spawn(
+    "redis-server",
+    [
+      "--port",
+      String(authPort),
+      "--bind",
+      "127.0.0.1",
+      "--requirepass",
+      "the-real-one",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+    ],
+    { stdio: "ignore" },
+  );
+  const { Redis } = await import("ioredis");
+  await until(
+    async () => {
+      const r = new Redis({
+        port: authPort,
+        password: "the-real-one",
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+      });
+      try {
+        await r.connect();
+        return (await r.ping()) === "PONG";
+      } catch {
+        return false;
+      } finally {
+        r.disconnect();
+      }
+    },
+    20,
+    "the password-protected Redis",
+  );
+});
+afterAll(() => {
+  authRedis?.kill("SIGKILL");
+});
+
 interface Case {
   name: string;
   make(): { broker?: Broker; storage?: Storage };
@@ -36,7 +84,7 @@ const cases: Case[] = [
   },
   {
     name: "redis broker, bad password",
-    make: () => ({ broker: new RedisBroker({ url: `redis://default:${CANARY}@127.0.0.1:6379` }) }),
+    make: () => ({ broker: new RedisBroker({ url: `redis://default:${CANARY}@127.0.0.1:${authPort}` }) }),
   },
   {
     name: "redis broker, DNS failure",
@@ -50,7 +98,7 @@ const cases: Case[] = [
   },
   {
     name: "redis storage, bad password",
-    make: () => ({ storage: new RedisStorage({ url: `redis://default:${CANARY}@127.0.0.1:6379` }) }),
+    make: () => ({ storage: new RedisStorage({ url: `redis://default:${CANARY}@127.0.0.1:${authPort}` }) }),
   },
   {
     name: "redis storage, DNS failure",

@@ -1,0 +1,201 @@
+import { parseArgs } from "node:util";
+import { UsageError } from "./errors";
+
+export type LogLevelOption = "debug" | "info" | "warn" | "error" | "silent";
+
+/** Flags every command takes. */
+export interface CommonOptions {
+  /** The app spec (`path[#export|:export]`); from `--app`, `-A` or `QTASKS_APP`. */
+  app: string;
+  json: boolean;
+  verbose: boolean;
+  logLevel?: LogLevelOption;
+  logFormat?: "json" | "pretty";
+  /** Seconds to wait for the broker, storage and GlobalConfig to connect. */
+  connectTimeout: number;
+}
+
+export type Command =
+  | { name: "help"; topic?: string }
+  | { name: "version" }
+  | ({ name: "run"; concurrency?: number; shutdownTimeout?: number } & CommonOptions)
+  | ({ name: "inspect"; uuid: string } & CommonOptions)
+  | ({ name: "stats" } & CommonOptions)
+  | ({ name: "dead-letters-list"; limit: number } & CommonOptions)
+  | ({ name: "dead-letters-redrive"; ids?: string[] } & CommonOptions);
+
+const OPTIONS = {
+  app: { type: "string", short: "A" },
+  json: { type: "boolean" },
+  verbose: { type: "boolean", short: "v" },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+  "connect-timeout": { type: "string" },
+  concurrency: { type: "string", short: "c" },
+  "shutdown-timeout": { type: "string" },
+  limit: { type: "string" },
+  all: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+} as const;
+
+/** Which command-specific flags each command accepts (the common ones go everywhere). */
+const ONLY_FOR: Record<string, readonly string[]> = {
+  concurrency: ["run"],
+  "shutdown-timeout": ["run"],
+  limit: ["dead-letters-list"],
+  all: ["dead-letters-redrive"],
+};
+
+const LOG_LEVELS: readonly string[] = ["debug", "info", "warn", "error", "silent"];
+
+export const COMMANDS = ["run", "inspect", "stats", "dead-letters", "help"] as const;
+
+/** Parses `argv` (without `node` and the script) into a command. Throws `UsageError`. */
+export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Command {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    // parseArgs messages are clear but span lines; the CLI prints one line.
+    const text = error instanceof Error ? error.message : String(error);
+    throw new UsageError(text.replace(/\s*\n\s*/g, " ").replace(/\.$/, ""));
+  }
+  const { values, positionals } = parsed;
+  const [verb, ...rest] = positionals;
+
+  if (values.version && !verb) return { name: "version" };
+  if (verb === "help") return { name: "help", topic: rest[0] };
+  if (values.help || !verb) return { name: "help", topic: verb };
+
+  let name: Exclude<Command["name"], "help" | "version">;
+  let operands = rest;
+  switch (verb) {
+    case "run":
+    case "stats":
+      name = verb;
+      break;
+    case "inspect":
+      name = "inspect";
+      break;
+    case "dead-letters":
+    case "dlq": {
+      const sub = rest[0];
+      if (sub === "list") name = "dead-letters-list";
+      else if (sub === "redrive") name = "dead-letters-redrive";
+      else
+        throw new UsageError(
+          sub === undefined
+            ? "dead-letters needs a subcommand: list or redrive"
+            : `unknown dead-letters subcommand ${JSON.stringify(sub)} (expected list or redrive)`,
+        );
+      operands = rest.slice(1);
+      break;
+    }
+    default:
+      throw new UsageError(
+        `unknown command ${JSON.stringify(verb)} (expected one of: ${COMMANDS.join(", ")})`,
+      );
+  }
+
+  for (const [flag, commands] of Object.entries(ONLY_FOR)) {
+    if (values[flag as keyof typeof values] !== undefined && !commands.includes(name))
+      throw new UsageError(`--${flag} is not an option of ${displayName(name)}`);
+  }
+
+  const app = values.app ?? env.QTASKS_APP;
+  if (!app) throw new UsageError(`${displayName(name)} needs --app <file[#export]> (or QTASKS_APP)`);
+  const logLevel = values["log-level"];
+  if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+  const logFormat = values["log-format"];
+  if (logFormat !== undefined && logFormat !== "json" && logFormat !== "pretty")
+    throw new UsageError("--log-format must be json or pretty");
+  const common: CommonOptions = {
+    app,
+    json: values.json ?? false,
+    verbose: values.verbose ?? false,
+    connectTimeout: seconds(values["connect-timeout"], "--connect-timeout") ?? 10,
+  };
+  if (logLevel !== undefined) common.logLevel = logLevel as LogLevelOption;
+  if (logFormat !== undefined) common.logFormat = logFormat;
+
+  switch (name) {
+    case "run": {
+      noOperands(name, operands);
+      const cmd: Command = { name, ...common };
+      const concurrency = positiveInt(values.concurrency, "--concurrency");
+      if (concurrency !== undefined) cmd.concurrency = concurrency;
+      const shutdownTimeout = seconds(values["shutdown-timeout"], "--shutdown-timeout");
+      if (shutdownTimeout !== undefined) cmd.shutdownTimeout = shutdownTimeout;
+      return cmd;
+    }
+    case "stats":
+      noOperands(name, operands);
+      return { name, ...common };
+    case "inspect": {
+      if (operands.length !== 1) throw new UsageError("inspect takes exactly one task uuid");
+      return { name, uuid: operands[0]!, ...common };
+    }
+    case "dead-letters-list":
+      noOperands(name, operands);
+      return { name, limit: positiveInt(values.limit, "--limit") ?? 100, ...common };
+    case "dead-letters-redrive":
+      if (operands.length === 0 && !values.all)
+        throw new UsageError("dead-letters redrive needs ids, or --all to re-drive every dead letter");
+      if (operands.length > 0 && values.all) throw new UsageError("give either ids or --all, not both");
+      return operands.length > 0 ? { name, ids: operands, ...common } : { name, ...common };
+  }
+}
+
+function displayName(name: string): string {
+  return name.startsWith("dead-letters-") ? `dead-letters ${name.slice("dead-letters-".length)}` : name;
+}
+
+function noOperands(name: string, operands: string[]): void {
+  if (operands.length > 0)
+    throw new UsageError(`${displayName(name)} takes no arguments (got ${JSON.stringify(operands[0])})`);
+}
+
+function positiveInt(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`${flag} must be a positive integer (got ${JSON.stringify(text)})`);
+  return n;
+}
+
+function seconds(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text.trim().replace(/s$/, ""));
+  if (text.trim() === "" || !Number.isFinite(n) || n < 0)
+    throw new UsageError(`${flag} must be a number of seconds >= 0 (got ${JSON.stringify(text)})`);
+  return n;
+}
+
+export const USAGE = `Usage: qtasks <command> --app <file[#export]> [options]
+
+Commands:
+  run                          start a worker; SIGTERM/SIGINT stop it gracefully
+  inspect <uuid>               print a task record
+  stats                        queue depth, delayed, in flight, dead letters, statuses, live workers
+  dead-letters list            list dead letters (--limit n, default 100)
+  dead-letters redrive <id...> re-drive these dead letters (or --all)
+
+Options:
+  -A, --app <file[#export]>    the module exporting the QueueTasks app (TypeScript is fine);
+                               export: after # or :, default app, then default, then the only app
+                               (default: $QTASKS_APP)
+  -c, --concurrency <n>        run: tasks run at once (default: the app's config.maxTasksProcess)
+  --shutdown-timeout <sec>     run: time running tasks get to finish on SIGTERM (default: the app's
+                               config.shutdownTimeout, 25)
+  --log-level <level>          debug, info, warn, error, silent (default: info for run, warn otherwise)
+  --log-format <format>        json or pretty
+  --connect-timeout <sec>      give up reaching the services after this long (default 10)
+  --json                       machine-readable output
+  -v, --verbose                print stack traces on errors
+  -h, --help                   this text
+  --version                    the CLI version
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 app file missing, 4 export missing, 5 service unreachable,
+            6 not found`;
