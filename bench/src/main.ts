@@ -115,7 +115,13 @@ function output(): string {
           `- ${r.subject} ${r.scenario} run ${r.run}: ran once ${r.check!.once}, more than once ${r.check!.twice}, never ${r.check!.never}, final ${r.check!.final}/${r.n}, states ${JSON.stringify(r.check!.states)}`,
       ),
     );
-  if (cutShort) lines.push("", `The run hit --max-minutes (${maxMs / 60_000}) and stopped early.`);
+  if (cutShort)
+    lines.push(
+      "",
+      stopRequested
+        ? "The run was stopped by Ctrl-C: some scenarios have fewer runs."
+        : `The run hit --max-minutes (${maxMs / 60_000}) and stopped early: some scenarios have fewer runs.`,
+    );
   return lines.join("\n");
 }
 
@@ -169,6 +175,14 @@ const hardStop = setTimeout(
 );
 hardStop.unref();
 
+// Ctrl-C: finish (and clean up) the scenario that is running, print the table, exit.
+let stopRequested = false;
+process.once("SIGINT", () => {
+  stopRequested = true;
+  console.error("bench: stopping after this scenario run (Ctrl-C again to quit at once, leaving its data)");
+  process.once("SIGINT", () => process.exit(130));
+});
+
 async function main() {
   console.log(`bench ${runId}: ${machine}`);
   for (const s of everySubject) {
@@ -186,7 +200,7 @@ async function main() {
   outer: for (let run = 1; run <= runs; run++) {
     for (const scenario of scenarios) {
       for (const subject of subjects) {
-        if (performance.now() - t0 > maxMs) {
+        if (stopRequested || performance.now() - t0 > maxMs) {
           cutShort = true;
           break outer;
         }
