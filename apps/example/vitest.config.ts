@@ -4,6 +4,9 @@ export default defineProject({
   test: {
     name: "example",
     include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
+    // Each test runs the whole demo in a child process (against real services for some): generous,
+    // for a loaded machine.
+    testTimeout: 180_000,
+    hookTimeout: 60_000,
   },
 });

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { userInfo } from "node:os";
 import { promisify } from "node:util";
 import { RabbitMQBroker } from "@qtasks/broker-rabbitmq";
 import { RedisBroker } from "@qtasks/broker-redis";
@@ -14,6 +15,14 @@ const run = promisify(execFile);
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://127.0.0.1:5432/test";
 export const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+/** A pg client config for admin work; the OS user stands in when the URL names none and $USER is unset. */
+export function adminPg(url = DATABASE_URL): pg.ClientConfig {
+  // pg lets the connection string's (empty) user win over a `user` option: put it in the URL.
+  const u = new URL(url);
+  if (!u.username) u.username = process.env.PGUSER ?? userInfo().username;
+  return { connectionString: u.toString() };
+}
 
 export type BrokerKind = "redis" | "rabbitmq";
 export type StorageKind = "redis" | "postgres";
@@ -94,13 +103,22 @@ export async function cleanup(c: BackendConfig): Promise<void> {
   } finally {
     redis.disconnect();
   }
+  // Each step on its own: one failing must not leave the others' leftovers behind.
+  const failures: unknown[] = [];
   if (c.storage === "postgres") {
-    const client = new pg.Client({ connectionString: c.databaseUrl ?? DATABASE_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS "${schemaOf(c.appName)}" CASCADE`);
-    await client.end();
+    const client = new pg.Client(adminPg(c.databaseUrl ?? DATABASE_URL));
+    try {
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schemaOf(c.appName)}" CASCADE`);
+    } catch (error) {
+      failures.push(error);
+    } finally {
+      await client.end().catch(() => {});
+    }
   }
-  if (c.broker === "rabbitmq") await deleteQueues(`qtasks.${c.appName}`, c.amqpUrl ?? AMQP_URL);
+  if (c.broker === "rabbitmq")
+    await deleteQueues(`qtasks.${c.appName}`, c.amqpUrl ?? AMQP_URL).catch((e) => failures.push(e));
+  if (failures.length > 0) throw new AggregateError(failures, `cleanup of ${c.appName} failed`);
 }
 
 async function deleteQueues(prefix: string, url: string): Promise<void> {

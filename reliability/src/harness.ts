@@ -214,7 +214,8 @@ export class Scenario {
       if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill("SIGKILL");
     await Promise.all(this.workers.map((w) => w.exited));
     await this.client.stop({ timeout: 0 }).catch(() => {});
-    await cleanup(this.config).catch(() => {});
+    // A leftover would pile up on the shared services: say so loudly.
+    await cleanup(this.config).catch((error) => console.error("reliability cleanup failed:", error));
     rmSync(this.journalDir, { recursive: true, force: true });
   }
 }

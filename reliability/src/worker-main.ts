@@ -58,8 +58,11 @@ app.task({ name: "rel.work", echo: true }, async (self, job: Job) => {
 
 // Fails its first run when `fail` is set; the retry (a new linked record) succeeds.
 app.task({ name: "rel.flaky", echo: true, retry: 3 }, async (self, job: Job) => {
-  if (job.fail && (await self.ctx.getMetadata()).retries === 0)
-    throw new Error(`planned failure of ${job.id}`);
+  const base = { id: job.id, uuid: self.ctx.taskUuid, pid: process.pid, attempt: self.ctx.attempt };
+  journal.record({ e: "start", ...base, ts: Date.now() });
+  const first = (await self.ctx.getMetadata()).retries === 0;
+  journal.record({ e: "end", ...base, ts: Date.now() });
+  if (job.fail && first) throw new Error(`planned failure of ${job.id}`);
   return job.id;
 });
 

@@ -86,6 +86,8 @@ const MAX_DELAY_TTL_MS = 24 * 24 * 3600 * 1000;
 const DELAY_QUEUE_GRACE_MS = 10 * 60 * 1000;
 // Re-declare a delay queue before publishing when our last declaration is older than this.
 const DELAY_REDECLARE_MS = 60 * 1000;
+// How long a higher prefetch is kept after the worker last claimed that much capacity.
+const PREFETCH_WINDOW_MS = 5000;
 // Early arrivals (clock skew, rounding) within this are treated as due.
 const NOT_BEFORE_SLACK_MS = 20;
 
@@ -101,6 +103,9 @@ interface Session {
   consumerTag?: string;
   /** Prefetch currently applied to the consumer (global qos on classic queues). */
   prefetch: number;
+  /** The largest held + asked of the claims since `windowStart` (classic queues). */
+  windowMax: number;
+  windowStart: number;
   /** Unacked deliveries of consumers cancelled earlier (quorum: they do not count against the new one). */
   returnedIds: Set<string>;
   /** Delay queues declared on this session: when, and the declaration itself. */
@@ -169,6 +174,12 @@ export class RabbitMQBroker implements Broker {
   private waiters = new Set<() => void>();
   private readonly pending = new Set<Promise<unknown>>();
   private consumeWanted = 0;
+  /**
+   * Copies republished in place of a delivery whose ack is not sent yet, by message id. The copy can
+   * reach the consumer before the publish confirm does; it waits until the original is acked, or a
+   * crash right then would leave both in the queue.
+   */
+  private readonly replacing = new Map<string, Promise<void>>();
   private warnedTimeout = false;
 
   constructor(options: RabbitMQBrokerOptions = {}) {
@@ -208,6 +219,12 @@ export class RabbitMQBroker implements Broker {
     return this.queueName;
   }
 
+  /** Where the broker connects, credentials masked, and its queue once known (logs, `qtasks run`). */
+  get target(): string {
+    const where = this.options.connection ? "amqp (given connection)" : maskUrl(this.url);
+    return this.queueName ? `${where} queue ${this.queueName}` : where;
+  }
+
   /** The dead-letter queue's name. */
   get deadLetterQueue(): string {
     return `${this.queueName}.dead`;
@@ -219,17 +236,28 @@ export class RabbitMQBroker implements Broker {
     this.logger = ctx.logger.child({ component: "broker", broker: this.name, queue: this.queueName });
     this.started = true;
     this.userConnectionClosed = false;
+    // A given connection's errors are its owner's to handle; the broker only watches it close.
+    this.options.connection?.on("close", this.onUserConnectionClose);
     try {
       this.session = await this.openSession();
     } catch (error) {
       this.started = false;
+      this.options.connection?.off("close", this.onUserConnectionClose);
       throw error instanceof ConnectionError ? error : this.connectionError("cannot connect", error);
     }
   }
 
+  private readonly onUserConnectionClose = (): void => {
+    this.userConnectionClosed = true;
+    if (this.session) this.lose(this.session, new Error("the connection given in the options closed"));
+    // A reconnect loop waiting on its backoff gives up now rather than after it.
+    for (const cancel of [...this.stopController]) cancel();
+  };
+
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.options.connection?.off("close", this.onUserConnectionClose);
     this.wake();
     for (const cancel of this.stopController) cancel();
     // Publishes in flight settle first: a stopped broker leaves nothing hanging.
@@ -484,17 +512,33 @@ export class RabbitMQBroker implements Broker {
       const holding = this.heldOn(s);
       const target = Math.min(65535, holding + max);
       if (this.queueType === "classic") {
-        let fresh = false;
-        if (s.prefetch !== target) {
-          fresh = target > s.prefetch;
+        if (!s.consumerTag) {
           await s.cons.prefetch(target, true);
           s.prefetch = target;
-        }
-        if (!s.consumerTag) {
           await this.consume(s);
-          fresh = true;
+          return true;
         }
-        return fresh;
+        // Raise at once; lower to the largest capacity seen over the last window. Between its ack and
+        // the worker counting its slot free a task is in neither count, so held + asked dips below the
+        // worker's capacity whenever several tasks end together: following each dip would cost a qos
+        // round trip per claim and save nothing.
+        const now = Date.now();
+        s.windowMax = Math.max(s.windowMax, target);
+        let next = s.prefetch;
+        if (target > s.prefetch) next = target;
+        else if (now - s.windowStart >= PREFETCH_WINDOW_MS) {
+          next = s.windowMax;
+          s.windowMax = target;
+          s.windowStart = now;
+        }
+        const raised = next > s.prefetch;
+        if (next !== s.prefetch) {
+          s.prefetch = next;
+          // Not awaited: the qos frame goes before anything we send later on this channel.
+          s.cons.prefetch(next, true).catch((error: unknown) => this.lose(s, error));
+        }
+        // A raise lets RabbitMQ push a burst: the claim lets it land.
+        return raised;
       }
       if (s.consumerTag && s.prefetch >= target) return false;
       const buffered = this.bufferedOn(s);
@@ -543,6 +587,12 @@ export class RabbitMQBroker implements Broker {
       return;
     }
     if (!s.alive) return;
+    const pending =
+      typeof msg.properties.messageId === "string" && this.replacing.get(msg.properties.messageId);
+    if (pending) {
+      void pending.then(() => this.onMessage(s, msg));
+      return;
+    }
     const headers = msg.properties.headers ?? {};
     let envelope: TaskEnvelope;
     try {
@@ -586,6 +636,7 @@ export class RabbitMQBroker implements Broker {
     notBefore?: number,
   ): Promise<void> {
     this.internal++;
+    const done = this.replacement();
     try {
       const headers: Record<string, unknown> = {
         ...(msg.properties.headers ?? {}),
@@ -597,6 +648,7 @@ export class RabbitMQBroker implements Broker {
         contentType: msg.properties.contentType,
         priority: msg.properties.priority,
         type: msg.properties.type,
+        messageId: done.id,
         headers,
       };
       let queue = this.queueName;
@@ -606,15 +658,37 @@ export class RabbitMQBroker implements Broker {
       }
       const r = await this.sendConfirmed(s, queue, msg.content, props);
       if (r === "returned") throw new PublishUnroutableError(queue);
-      if (s.alive) s.cons.ack(msg);
+      if (s.alive) {
+        s.cons.ack(msg);
+        // amqplib writes frames on a later tick; a round trip on the channel proves the ack reached
+        // RabbitMQ before the copy may run (a crash in between would otherwise leave both queued).
+        await s.cons.checkQueue(this.queueName).catch(() => undefined);
+      }
     } catch (error) {
       this.logger.warn("could not requeue a redelivered message; RabbitMQ will deliver it again", {
         error: describe(error),
       });
       if (s.alive) safely(() => s.cons.nack(msg, false, true));
     } finally {
+      done.settle();
       this.internal--;
     }
+  }
+
+  /** A message id for a copy, registered in `replacing` until `settle` (after the original's ack). */
+  private replacement(): { id: string; settle: () => void } {
+    const id = `copy-${randomUUID()}`;
+    let settle!: () => void;
+    this.replacing.set(
+      id,
+      new Promise<void>((r) => {
+        settle = () => {
+          this.replacing.delete(id);
+          r();
+        };
+      }),
+    );
+    return { id, settle };
   }
 
   private async deadLetterMalformed(s: Session, msg: ConsumeMessage, error: unknown): Promise<void> {
@@ -711,19 +785,23 @@ export class RabbitMQBroker implements Broker {
     }
     const ms = Math.round(delay * 1000);
     const env = h.delivery.envelope;
+    const done = this.replacement();
     try {
       const queue = await this.delayQueue(h.session, Math.min(ms, MAX_DELAY_TTL_MS));
       const props = this.messageProps(env.priority, env.taskName, h.delivery.deliveryCount, Date.now() + ms);
+      props.messageId = done.id;
       const r = await this.sendConfirmed(h.session, queue, h.msg.content, props);
       if (r === "returned") throw new PublishUnroutableError(queue);
+      return h.session.alive && safely(() => h.session.cons.ack(h.msg));
     } catch (error) {
       if (error instanceof PublishNackedError || error instanceof PublishUnroutableError) {
         if (h.session.alive) safely(() => h.session.cons.nack(h.msg, false, true));
         throw error;
       }
       return false;
+    } finally {
+      done.settle();
     }
-    return h.session.alive && safely(() => h.session.cons.ack(h.msg));
   }
 
   async deadLetter(delivery: Delivery, reason: string): Promise<boolean> {
@@ -814,8 +892,15 @@ export class RabbitMQBroker implements Broker {
 
   async stats(): Promise<BrokerStats> {
     const s = await this.requireSession();
-    const main = await s.pub.checkQueue(this.queueName);
-    const dead = await s.pub.checkQueue(this.deadLetterQueue);
+    let main: { messageCount: number };
+    let dead: { messageCount: number };
+    try {
+      main = await s.pub.checkQueue(this.queueName);
+      dead = await s.pub.checkQueue(this.deadLetterQueue);
+    } catch (error) {
+      // A queue deleted under us closes the channel; the broker reconnects and declares it again.
+      throw this.connectionError("cannot read the queue depths", error);
+    }
     // RabbitMQ does not report depth by priority: the whole ready depth is reported under 0. What
     // this broker prefetched but nobody claimed yet is still ready (other processes' is not known).
     const depth = main.messageCount + this.bufferedOn(s);
@@ -874,6 +959,8 @@ export class RabbitMQBroker implements Broker {
         cons,
         alive: true,
         prefetch: 0,
+        windowMax: 0,
+        windowStart: Date.now(),
         returnedIds: new Set(),
         delayDeclared: new Map(),
         consumerOp: Promise.resolve(),
@@ -881,14 +968,9 @@ export class RabbitMQBroker implements Broker {
       for (const c of owned) {
         c.on("error", (e: Error) => this.lose(s, e));
         c.on("close", (e?: Error) => this.lose(s, e ?? new Error("connection closed")));
-      }
-      if (!this.options.connection) {
-        // (a user connection's errors are the user's to handle; we only watch it close)
-      } else {
-        pubConn.once("close", () => {
-          this.userConnectionClosed = true;
-          this.lose(s, new Error("the connection given in the options closed"));
-        });
+        // A resource alarm (memory, disk) holds publishes back until RabbitMQ unblocks the connection.
+        c.on("blocked", (reason: string) => this.logger.warn("RabbitMQ blocked the connection", { reason }));
+        c.on("unblocked", () => this.logger.info("RabbitMQ unblocked the connection"));
       }
       for (const ch of [pub, cons] as Channel[]) {
         ch.on("error", (e: Error) => this.lose(s, e));

@@ -10,6 +10,7 @@ import {
   deleteQueues,
   envelope,
   eventually,
+  heartbeatsOf,
   type LogLine,
   memoryLogger,
   sleep,
@@ -56,6 +57,8 @@ describe("RabbitMQBroker basics", () => {
     expect(await b.ack(d!)).toBe(false);
     expect(await b.claim(1, { waitSeconds: 0 })).toEqual([]);
     expect(await b.stats()).toEqual({ ready: {}, deadLetters: 0 });
+    // Two connections (publish, consume), both with AMQP heartbeats on (default 30 s).
+    expect(await heartbeatsOf(b.queue)).toEqual([30, 30]);
   });
 
   it("names the queue after the app by default and never closes a connection it was given", async () => {
@@ -80,11 +83,24 @@ describe("RabbitMQBroker basics", () => {
     }
   });
 
+  it("fails fast with a ConnectionError once a connection it was given is closed", async () => {
+    const conn = await connect(AMQP_URL);
+    const b = new RabbitMQBroker({ connection: conn, queue: `${prefix}.given` });
+    brokers.push(b);
+    await b.start(ctx(memoryLogger(lines)));
+    await b.publish([{ envelope: envelope() }]);
+    await conn.close();
+    const err = await b.publish([{ envelope: envelope() }]).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe("QTASKS_CONNECTION");
+    expect(await b.claim(1, { waitSeconds: 0.2 })).toEqual([]);
+  });
+
   it("reports an unreachable server with a ConnectionError that does not show the password", async () => {
     const b = new RabbitMQBroker({ url: "amqp://user:s3cret-pw@127.0.0.1:1", queue: `${prefix}.nowhere` });
     const err = await b.start(ctx(memoryLogger(lines))).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe("QTASKS_CONNECTION");
     expect(String((err as Error).message)).not.toContain("s3cret-pw");
+    expect(b.target).toBe(`amqp://user:***@127.0.0.1:1 queue ${prefix}.nowhere`);
   });
 
   it("blocks in claim without polling and wakes as soon as a message arrives", async () => {

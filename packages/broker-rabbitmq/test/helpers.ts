@@ -103,3 +103,18 @@ export async function eventually<T>(
     await sleep(50);
   }
 }
+
+/** The negotiated heartbeat (seconds) of each connection whose connection_name contains `marker`. */
+export async function heartbeatsOf(marker: string): Promise<number[]> {
+  const { stdout } = await run("rabbitmqctl", [
+    "list_connections",
+    "-q",
+    "--no-table-headers",
+    "timeout",
+    "client_properties",
+  ]);
+  return stdout
+    .split("\n")
+    .filter((l) => l.includes(marker))
+    .map((l) => Number(l.split("\t")[0]));
+}

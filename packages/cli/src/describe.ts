@@ -20,14 +20,17 @@ const CONVENTIONAL_ENV: Record<string, string> = {
 };
 
 /**
- * Names a component for humans: its `name` and, where it can be told, where it connects (masked).
- * The contracts only promise `name`, so the rest is looked up by shape: a URL property on the
- * component or its options; else, for an adapter built without a client, the conventional env var
- * it reads (or "local default").
+ * Names a component for humans: its `name` and where it connects (masked). The contracts' optional
+ * `target` says it; for components that do not set it (third-party ones), the rest is looked up by
+ * shape: a URL property on the component or its options; else, for an adapter built without a
+ * client, the conventional env var it reads (or "local default").
  */
 export function describeComponent(component: unknown, env: NodeJS.ProcessEnv = process.env): ComponentInfo {
   const c = (component ?? {}) as Record<string, unknown>;
   const name = typeof c.name === "string" && c.name ? c.name : (c.constructor?.name ?? "unknown");
+  // Masked again: a third-party `target` might carry a password by mistake.
+  if (typeof c.target === "string" && c.target)
+    return { name, url: c.target.includes("://") ? maskUrl(c.target) : c.target };
   const options = [c.options, c.config].find(
     (s): s is Record<string, unknown> => !!s && typeof s === "object",
   );

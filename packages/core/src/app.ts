@@ -233,14 +233,8 @@ export class QueueTasks implements SharedTaskHost {
     const messages: PublishMessage[] = [];
     const handles: TaskHandle<unknown>[] = [];
     for (const { task, args, ...options } of items) {
-      const name = typeof task === "string" ? task : task.taskName;
-      const known = typeof task === "string" ? this.lookupTask(task) : task;
-      const prepared = await this.prepare(
-        name,
-        [args as unknown[]],
-        { priority: known?.priority ?? 0, tags: known?.tags ?? [] },
-        options,
-      );
+      const { name, defaults } = this.resolveTask(task);
+      const prepared = await this.prepare(name, [args as unknown[]], defaults, options);
       records.push(...prepared.records);
       messages.push(...prepared.messages);
       handles.push(...prepared.handles);
@@ -327,28 +321,23 @@ export class QueueTasks implements SharedTaskHost {
     options: EnqueueOptions,
     hooks: WaitHooks,
   ): Promise<TaskHandle<unknown>> {
-    const name = typeof task === "string" ? task : task.taskName;
-    const known = typeof task === "string" ? this.lookupTask(task) : task;
-    const [handle] = await this.enqueueInternal(
-      name,
-      [args],
-      { priority: known?.priority ?? 0, tags: known?.tags ?? [] },
-      options,
-      parentUuid,
-      hooks,
-    );
+    const { name, defaults } = this.resolveTask(task);
+    const [handle] = await this.enqueueInternal(name, [args], defaults, options, parentUuid, hooks);
     return handle!;
   }
 
   private enqueueByRef(task: string | AnyTask, argLists: unknown[][], options: EnqueueOptions) {
-    const name = typeof task === "string" ? task : task.taskName;
+    const { name, defaults } = this.resolveTask(task);
+    return this.enqueueInternal(name, argLists, defaults, options);
+  }
+
+  /** A task's name and enqueue defaults; a name this process does not know gets priority 0. */
+  private resolveTask(task: string | AnyTask) {
     const known = typeof task === "string" ? this.lookupTask(task) : task;
-    return this.enqueueInternal(
-      name,
-      argLists,
-      { priority: known?.priority ?? 0, tags: known?.tags ?? [] },
-      options,
-    );
+    return {
+      name: typeof task === "string" ? task : task.taskName,
+      defaults: { priority: known?.priority ?? 0, tags: known?.tags ?? [] },
+    };
   }
 
   private async enqueueInternal(

@@ -187,13 +187,6 @@ export class UnknownComponentError extends QTasksError {
   }
 }
 
-/** A worker that would wait on a child while every slot waits on children. */
-export class DeadlockError extends QTasksError {
-  constructor(message: string) {
-    super("QTASKS_DEADLOCK", message);
-  }
-}
-
 function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n)}…` : s;
 }

@@ -19,7 +19,7 @@ import type { QueueTasksEvents, TypedEmitter } from "./events";
 import { DefaultExecutor } from "./executor";
 import type { TaskHandle, WaitHooks } from "./handle";
 import { newUuid, retryUuid } from "./ids";
-import type { AnyTask } from "./task";
+import type { AnyTask, TaskSelf } from "./task";
 import { encodeJson } from "./validation";
 
 /** What the worker needs from the app. `QueueTasks` provides it. */
@@ -63,6 +63,9 @@ export class DefaultWorker implements Worker {
   readonly concurrency: number;
   private readonly runs = new Set<Run>();
   private busy = 0;
+  /** Claimed ahead (`config.prefetch`), waiting for a slot; started in claim order. */
+  private readonly buffered: Delivery[] = [];
+  private readonly prefetch: number;
   private stopping = false;
   private claimAbort = new AbortController();
   private loop: Promise<void> | undefined;
@@ -81,6 +84,9 @@ export class DefaultWorker implements Worker {
     this.concurrency = options.concurrency ?? host.config.maxTasksProcess;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1)
       throw new QTasksError("QTASKS_INVALID_OPTION", "concurrency must be a positive integer");
+    this.prefetch = host.config.prefetch ?? 0;
+    if (!Number.isInteger(this.prefetch) || this.prefetch < 0)
+      throw new QTasksError("QTASKS_INVALID_OPTION", "prefetch must be a non-negative integer");
     this.id = `${hostname()}:${process.pid}:${newUuid().slice(0, 8)}`;
     this.log = host.logger.child({ component: "worker", worker: this.id });
     this.components = {
@@ -128,6 +134,8 @@ export class DefaultWorker implements Worker {
     this.slotWaiter?.();
     await this.loop;
     this.loop = undefined;
+    // Claimed ahead but never started: back to the broker at once.
+    for (const d of this.buffered.splice(0)) await this.host.broker.release(d).catch(() => {});
     // Let running tasks finish, up to the deadline.
     const deadline = Date.now() + timeout * 1000;
     while (this.runs.size > 0 && Date.now() < deadline) {
@@ -165,8 +173,9 @@ export class DefaultWorker implements Worker {
   private async claimLoop(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
-      const free = this.concurrency - this.busy;
-      if (free <= 0) {
+      // Room for what can run now, plus the prefetch allowance held ready for the next free slot.
+      const room = this.concurrency + this.prefetch - this.busy - this.buffered.length;
+      if (room <= 0) {
         await new Promise<void>((r) => {
           this.slotWaiter = r;
         });
@@ -174,7 +183,7 @@ export class DefaultWorker implements Worker {
       }
       let deliveries: Delivery[];
       try {
-        deliveries = await this.host.broker.claim(free, { waitSeconds: 5, signal: this.claimAbort.signal });
+        deliveries = await this.host.broker.claim(room, { waitSeconds: 5, signal: this.claimAbort.signal });
         failures = 0;
       } catch (error) {
         if (this.stopping) break;
@@ -190,7 +199,8 @@ export class DefaultWorker implements Worker {
           await this.host.broker.release(d).catch(() => {});
           continue;
         }
-        this.spawn(d);
+        if (this.busy < this.concurrency) this.spawn(d);
+        else this.buffered.push(d);
       }
     }
   }
@@ -212,13 +222,26 @@ export class DefaultWorker implements Worker {
       .finally(() => {
         // A run waiting on a child gave its slot back already.
         if (this.runs.delete(run) && run.waiting === 0) this.busy--;
+        this.startBuffered();
         const w = this.slotWaiter;
         this.slotWaiter = undefined;
         w?.();
       });
   }
 
+  /** Fills free slots from the prefetch buffer. */
+  private startBuffered(): void {
+    while (!this.stopping && this.busy < this.concurrency && this.buffered.length > 0)
+      this.spawn(this.buffered.shift()!);
+  }
+
   private async renewLeases(): Promise<void> {
+    for (const d of this.buffered)
+      this.host.broker
+        .extendLease(d)
+        .catch((error) =>
+          this.log.warn("lease renewal failed", { uuid: d.envelope.uuid, error: errorText(error) }),
+        );
     for (const run of this.runs) {
       this.host.broker.extendLease(run.delivery).then(
         (ok) => {
@@ -274,13 +297,17 @@ export class DefaultWorker implements Worker {
       return;
     }
 
-    const taskLog = host.logger.child({ task: env.taskName, uuid: env.uuid });
+    // Built lazily: most runs never log, and only echo tasks (or executors that ask) need `self`.
+    let taskLog: Logger | undefined;
     const scope: RunScope = {
       uuid: env.uuid,
       taskName: env.taskName,
       attempt,
       controller: run.controller,
-      logger: taskLog,
+      get logger() {
+        taskLog ??= host.logger.child({ task: env.taskName, uuid: env.uuid });
+        return taskLog;
+      },
       storage: host.storage,
       config: host.config,
       components: this.components,
@@ -291,8 +318,7 @@ export class DefaultWorker implements Worker {
         }),
     };
     const ctx = new RunContext(scope);
-    const self = createTaskSelf(task, ctx, scope);
-
+    let self: TaskSelf | undefined;
     for (const p of host.plugins) await this.hook(p, "onTaskStart", () => p.onTaskStart?.(ctx));
     if (host.events.has("task:start"))
       host.events.emit("task:start", {
@@ -318,11 +344,14 @@ export class DefaultWorker implements Worker {
         task,
         args: env.args,
         retries: env.retries,
-        self,
+        get self() {
+          self ??= createTaskSelf(task, ctx, scope);
+          return self;
+        },
         ctx,
-        middlewaresBefore: [...host.middlewaresBefore, ...task.middlewaresBefore],
+        middlewaresBefore: joinMiddleware(host.middlewaresBefore, task.middlewaresBefore),
         // App-wide middleware wraps the task's: its before runs first and its after last.
-        middlewaresAfter: [...task.middlewaresAfter, ...host.middlewaresAfter],
+        middlewaresAfter: joinMiddleware(task.middlewaresAfter, host.middlewaresAfter),
         signal: run.controller.signal,
         emitOutput: async (value) => {
           encodeJson(value, "generator output", host.config.maxResultBytes);
@@ -416,6 +445,12 @@ export class DefaultWorker implements Worker {
     }
     await host.broker.ack(run.delivery);
 
+    // The final record is only built for someone who looks at it (events, plugins).
+    const listens =
+      (final.status === "success" && host.events.has("task:success")) ||
+      (final.status === "error" && host.events.has("task:error")) ||
+      host.plugins.some((p) => p.onTaskFinish);
+    if (!listens && !(final.status === "cancel" && host.events.has("task:cancel"))) return;
     const finalRecord: TaskRecord = {
       ...record,
       ...final,
@@ -423,7 +458,6 @@ export class DefaultWorker implements Worker {
       attempt,
       finishedAt: new Date(),
     };
-    delete (finalRecord as { error?: unknown }).error;
     if (final.status === "success")
       host.events.emit("task:success", {
         uuid: env.uuid,
@@ -449,6 +483,7 @@ export class DefaultWorker implements Worker {
     if (!this.runs.has(run)) return;
     if (run.waiting++ === 0) {
       this.busy--;
+      this.startBuffered();
       const w = this.slotWaiter;
       this.slotWaiter = undefined;
       w?.();
@@ -507,6 +542,13 @@ export class DefaultWorker implements Worker {
       this.log.error("plugin hook failed", { plugin: plugin.name, hook, error: errorText(error) });
     }
   }
+}
+
+/** Two middleware lists as one, without copying when either is empty (the usual case). */
+function joinMiddleware<T>(first: readonly T[], second: readonly T[]): readonly T[] {
+  if (first.length === 0) return second;
+  if (second.length === 0) return first;
+  return [...first, ...second];
 }
 
 /** A readable traceback for anything thrown, Error or not. */

@@ -321,4 +321,42 @@ describe("QueueTasks end to end on the in-memory default", () => {
     expect(await a.get(done.uuid)).toBeNull();
     expect(await a.get(running.uuid)).not.toBeNull();
   });
+
+  it("prefetch claims ahead of free slots, runs in order, and releases what it held on stop", async () => {
+    const broker = new MemoryBroker();
+    const a = app({ broker, config: { maxTasksProcess: 1, prefetch: 2 } });
+    const order: number[] = [];
+    let gate: () => void = () => {};
+    const opened = new Promise<void>((r) => {
+      gate = r;
+    });
+    const t = a.task({ name: "prefetched" }, async (n: number) => {
+      order.push(n);
+      if (n === 0) await opened;
+    });
+    const handles = await t.addTasks([[0], [1], [2], [3], [4]]);
+    await a.start();
+    await sleep(100);
+    // One running, two held ahead, two left in the queue.
+    let stats = await broker.stats();
+    expect(stats.inFlight).toBe(3);
+    expect(Object.values(stats.ready).reduce((x, y) => x + y, 0)).toBe(2);
+    gate();
+    await Promise.all(handles.map((h) => h.wait({ timeout: 5 })));
+    expect(order).toEqual([0, 1, 2, 3, 4]);
+    // Held deliveries go back at stop.
+    let block: () => void = () => {};
+    const blocked = new Promise<void>((r) => {
+      block = r;
+    });
+    const slow = a.task({ name: "slow_hold" }, () => blocked);
+    await slow.addTasks([[], [], []]);
+    await sleep(100);
+    const stopping = a.stop({ timeout: 0.2 });
+    await stopping;
+    block();
+    stats = await broker.stats();
+    expect(stats.inFlight).toBe(0);
+    expect(Object.values(stats.ready).reduce((x, y) => x + y, 0)).toBe(3);
+  });
 });

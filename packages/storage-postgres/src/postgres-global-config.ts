@@ -10,6 +10,7 @@ import {
 import pg from "pg";
 import {
   type ConnectionTarget,
+  describeTarget,
   resolveClientConfig,
   retryStartup,
   scrub,
@@ -40,10 +41,14 @@ export interface PostgresGlobalConfigOptions {
  */
 export class PostgresGlobalConfig implements GlobalConfig {
   readonly name = "postgres";
+  /** Where it connects (contract `target`): host, port and database, never the password. */
+  get target(): string {
+    return `postgres://${describeTarget(this.conn)}`;
+  }
   readonly schema: string;
   private readonly options: PostgresGlobalConfigOptions;
   private readonly clientConfig: pg.PoolConfig;
-  private readonly target: ConnectionTarget;
+  private readonly conn: ConnectionTarget;
   private readonly password: string | undefined;
   private readonly workers: string;
   private readonly settings: string;
@@ -65,7 +70,7 @@ export class PostgresGlobalConfig implements GlobalConfig {
       application_name: options.applicationName ?? base.application_name ?? "qtasks",
     });
     const { target, password } = targetOf(this.clientConfig);
-    this.target = target;
+    this.conn = target;
     this.password = password;
   }
 
@@ -105,7 +110,7 @@ export class PostgresGlobalConfig implements GlobalConfig {
     }
     try {
       await retryStartup({
-        target: this.target,
+        target: this.conn,
         password: this.password,
         logger,
         deadlineSeconds,

@@ -27,6 +27,7 @@ import { type BatchOptions, MicroBatcher } from "./batcher";
 import {
   backoffMs,
   type ConnectionTarget,
+  describeTarget,
   isTransient,
   resolveClientConfig,
   retryStartup,
@@ -216,10 +217,14 @@ interface AddItem {
  */
 export class PostgresStorage implements Storage {
   readonly name = "postgres";
+  /** Where it connects (contract `target`): host, port and database, never the password. */
+  get target(): string {
+    return `postgres://${describeTarget(this.conn)}`;
+  }
   readonly schema: string;
   private readonly options: PostgresStorageOptions;
   private readonly clientConfig: pg.PoolConfig;
-  private readonly target: ConnectionTarget;
+  private readonly conn: ConnectionTarget;
   private readonly password: string | undefined;
   private readonly channel: string;
   private readonly t: string;
@@ -252,7 +257,7 @@ export class PostgresStorage implements Storage {
     const appName = options.applicationName ?? base.application_name ?? "qtasks";
     this.clientConfig = withDefaultUser({ ...base, application_name: appName });
     const { target, password } = targetOf(this.clientConfig);
-    this.target = target;
+    this.conn = target;
     this.password = password;
     const batch = options.batch ?? {};
     this.addBatcher = new MicroBatcher(
@@ -280,7 +285,7 @@ export class PostgresStorage implements Storage {
 
   /** Host, port and database this storage connects to (no credentials). */
   get connectionTarget(): ConnectionTarget {
-    return { ...this.target };
+    return { ...this.conn };
   }
 
   /** Whether the notification connection is LISTENing now (it does while anyone subscribes). */
@@ -346,7 +351,7 @@ export class PostgresStorage implements Storage {
     }
     try {
       await retryStartup({
-        target: this.target,
+        target: this.conn,
         password: this.password,
         logger,
         deadlineSeconds,

@@ -1,5 +1,5 @@
 import type { ComponentContext, GlobalConfig, WorkerInfo } from "@qtasks/core";
-import { InvalidOptionError, NotStartedError } from "@qtasks/core";
+import { InvalidOptionError, maskUrl, NotStartedError } from "@qtasks/core";
 import type { Redis } from "ioredis";
 import { toJson } from "./codec";
 import type { RedisConnectionOptions } from "./connection";
@@ -9,6 +9,7 @@ import {
   createClient,
   describeTarget,
   resolvePrefix,
+  resolveUrl,
   withDeadline,
 } from "./connection";
 import { GlobalConfigKeys } from "./keys";
@@ -26,6 +27,10 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
  */
 export class RedisGlobalConfig implements GlobalConfig {
   readonly name = "redis";
+  /** Where it connects, password masked (contract `target`). */
+  get target(): string {
+    return this.options.client ? "redis (given client)" : maskUrl(resolveUrl(this.options));
+  }
   private readonly options: RedisGlobalConfigOptions;
   private readonly timeoutMs: number;
   private client: Redis | undefined;

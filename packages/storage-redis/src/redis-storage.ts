@@ -13,7 +13,7 @@ import type {
   TaskStatus,
   Unsubscribe,
 } from "@qtasks/core";
-import { InvalidOptionError, NotStartedError, TASK_STATUSES } from "@qtasks/core";
+import { InvalidOptionError, maskUrl, NotStartedError, TASK_STATUSES } from "@qtasks/core";
 import type { Redis } from "ioredis";
 import {
   createdAtArg,
@@ -32,14 +32,16 @@ import {
   describeTarget,
   duplicateForSubscriber,
   resolvePrefix,
+  resolveUrl,
+  toConnectionError,
   withDeadline,
 } from "./connection";
 import { StorageKeys } from "./keys";
 import {
   ADD,
-  APPEND_OUTPUT,
-  BEGIN,
-  FINISH,
+  APPEND_OUTPUT_MANY,
+  BEGIN_MANY,
+  FINISH_MANY,
   PURGE_CANDIDATES,
   PURGE_DELETE,
   REQUEST_CANCEL,
@@ -59,6 +61,40 @@ const PURGE_BATCH = 100;
 /** How many expired records a `count`/`list` sweeps before answering (retention only). */
 const SWEEP_LIMIT = 1000;
 const SWEEP_INTERVAL_MS = 60_000;
+/**
+ * Most `begin`/`finish`/`appendOutput` calls one batch script carries. Calls made in the same tick
+ * are coalesced (flushed on `setImmediate`); reaching this many flushes at once.
+ */
+export const MAX_BATCH = 500;
+/**
+ * A batch whose arguments reach this many characters is flushed at once too, so that large results
+ * or outputs do not pile up into one huge command (a script blocks Redis while it runs).
+ */
+export const MAX_BATCH_CHARS = 1 << 20;
+
+/** The coalesced operations, in the order a flush sends them (see `flush`). */
+type BatchKind = "begin" | "appendOutput" | "finish";
+const BATCH_ORDER: readonly BatchKind[] = ["begin", "appendOutput", "finish"];
+const BATCH_COMMAND: Record<BatchKind, string> = {
+  begin: "qtasksStorageBeginMany",
+  appendOutput: "qtasksStorageAppendOutputMany",
+  finish: "qtasksStorageFinishMany",
+};
+
+/** One queued call: its own KEYS and ARGV items, and its caller's promise. */
+interface BatchItem {
+  keys: string[];
+  args: (string | number)[];
+  resolve: (reply: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A script's per-item error reply, as the error a script error gives today (a ReplyError). */
+function itemError(what: string, message: unknown): Error {
+  const err = new Error(String(message));
+  err.name = "ReplyError";
+  return toConnectionError(COMPONENT, what, err);
+}
 
 /** Index members are 12 hex digits of insertion order followed by the uuid (see scripts.ts). */
 function uuidOf(member: string): string {
@@ -70,9 +106,9 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
 /** The scripts as commands on the client (EVALSHA, falling back to EVAL once after a SCRIPT FLUSH). */
 const COMMANDS: Record<string, { lua: string }> = {
   qtasksStorageAdd: { lua: ADD },
-  qtasksStorageBegin: { lua: BEGIN },
-  qtasksStorageFinish: { lua: FINISH },
-  qtasksStorageAppendOutput: { lua: APPEND_OUTPUT },
+  qtasksStorageBeginMany: { lua: BEGIN_MANY },
+  qtasksStorageFinishMany: { lua: FINISH_MANY },
+  qtasksStorageAppendOutputMany: { lua: APPEND_OUTPUT_MANY },
   qtasksStorageRequestCancel: { lua: REQUEST_CANCEL },
   qtasksStorageRequeue: { lua: REQUEUE },
   qtasksStoragePurgeCandidates: { lua: PURGE_CANDIDATES },
@@ -83,10 +119,15 @@ const COMMANDS: Record<string, { lua: string }> = {
  * Task records on Redis: a hash per task, a sorted set per status and one for all records (scored by
  * `createdAt`, ties in insertion order), a sorted set of finished records by finish time (retention),
  * a list of outputs per task, and a pub/sub channel per task for notifications. Every guarded change
- * is one Lua script. See the README for the key layout and round trips.
+ * is a Lua script; `begin`, `finish` and `appendOutput` calls of one tick share one script call per
+ * operation (see `enqueue`). See the README for the key layout and round trips.
  */
 export class RedisStorage implements Storage {
   readonly name = "redis";
+  /** Where it connects, password masked (contract `target`). */
+  get target(): string {
+    return this.options.client ? "redis (given client)" : maskUrl(resolveUrl(this.options));
+  }
   private readonly options: RedisStorageOptions;
   private readonly timeoutMs: number;
   private readonly retentionMs: number;
@@ -98,6 +139,13 @@ export class RedisStorage implements Storage {
   private logger: Logger | undefined;
   private starting: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Calls waiting for the next flush, by operation. */
+  private queues: Record<BatchKind, BatchItem[]> = { begin: [], appendOutput: [], finish: [] };
+  private queued = 0;
+  private queuedChars = 0;
+  private flushTimer: NodeJS.Immediate | undefined;
+  /** Batches sent and not yet answered (`stop` waits for them). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(options: RedisStorageOptions = {}) {
     if (
@@ -159,6 +207,10 @@ export class RedisStorage implements Storage {
     if (!this.client && this.starting) await this.starting.catch(() => {});
     const client = this.client;
     if (!client) return;
+    // Pending calls are sent before the connection goes ("flush pending writes").
+    if (this.queued > 0) this.flush();
+    await Promise.allSettled([...this.inFlight]);
+    if (this.client !== client) return;
     this.client = undefined;
     this.starting = undefined;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -202,15 +254,12 @@ export class RedisStorage implements Storage {
 
   async begin(uuid: string, envelope: TaskEnvelope): Promise<BeginResult> {
     const k = this.k();
-    const keys = [k.task(uuid), k.seq, k.all, k.status("new"), k.status("process")];
-    let reply = await this.script("begin", "qtasksStorageBegin", keys, [uuid, k.channel(uuid)]);
+    const key = [k.task(uuid)];
+    let reply = await this.enqueue("begin", key, [uuid, 0]);
     if (reply === 0) {
       // Rare: a message published without a record. Send the envelope only now (it may be large).
-      reply = await this.script("begin", "qtasksStorageBegin", keys, [
-        uuid,
-        k.channel(uuid),
-        ...envelopeFields(uuid, envelope),
-      ]);
+      const create = envelopeFields(uuid, envelope);
+      reply = await this.enqueue("begin", key, [uuid, create.length, ...create]);
     }
     const r = reply as [number, ...unknown[]];
     if (r[0] === 2) return { kind: "final", record: decodeRecord(uuid, pairsToMap(r[1] as string[]))! };
@@ -230,7 +279,7 @@ export class RedisStorage implements Storage {
       ["startedAt", String(now)],
       ["d", d],
     ]);
-    if (cancelReason !== null) fields.set("cancelReason", cancelReason);
+    if (cancelReason != null) fields.set("cancelReason", cancelReason);
     const record = decodeRecord(uuid, fields)!;
     return { kind: "started", attempt: record.attempt, record };
   }
@@ -238,18 +287,11 @@ export class RedisStorage implements Storage {
   async finish(uuid: string, attempt: number, outcome: FinalOutcome): Promise<boolean> {
     const k = this.k();
     const fields = outcomeFields(outcome);
-    const reply = await this.script(
+    const reply = await this.enqueue(
       "finish",
-      "qtasksStorageFinish",
-      [
-        k.task(uuid),
-        k.outputs(uuid),
-        k.finished,
-        k.status("new"),
-        k.status("process"),
-        k.status(outcome.status),
-      ],
-      [uuid, k.channel(uuid), String(attempt), outcome.status, this.retentionMs, ...fields],
+      // The outputs list is only touched (PEXPIRE) with retention.
+      this.retentionMs > 0 ? [k.task(uuid), k.outputs(uuid)] : [k.task(uuid)],
+      [uuid, String(attempt), outcome.status, fields.length, ...fields],
     );
     return reply === 1;
   }
@@ -269,12 +311,7 @@ export class RedisStorage implements Storage {
   async appendOutput(uuid: string, attempt: number, value: unknown): Promise<void> {
     const k = this.k();
     const json = toJson(value, "output");
-    await this.script(
-      "appendOutput",
-      "qtasksStorageAppendOutput",
-      [k.task(uuid), k.outputs(uuid)],
-      [k.channel(uuid), String(attempt), json],
-    );
+    await this.enqueue("appendOutput", [k.task(uuid), k.outputs(uuid)], [uuid, String(attempt), json]);
   }
 
   async getOutputs(uuid: string, from = 0): Promise<unknown[]> {
@@ -423,6 +460,77 @@ export class RedisStorage implements Storage {
       this.hub = new SubscriptionHub(this.subConn, this.timeoutMs, this.logger!);
     }
     return this.hub;
+  }
+
+  /**
+   * Queue one call for the next batch. Calls made in the same tick (the worker starts a whole claim's
+   * tasks at once, and short tasks finish together) go to Redis as one script call.
+   */
+  private enqueue(kind: BatchKind, keys: string[], args: (string | number)[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.queues[kind].push({ keys, args, resolve, reject });
+      for (const a of args) if (typeof a === "string") this.queuedChars += a.length;
+      if (++this.queued >= MAX_BATCH || this.queuedChars >= MAX_BATCH_CHARS) this.flush();
+      else this.flushTimer ??= setImmediate(() => this.flush());
+    });
+  }
+
+  /**
+   * Send every queued batch. The commands are written synchronously and in a fixed order on the one
+   * connection: `begin`, then `appendOutput`, then `finish`, so that outputs a task appended before
+   * finishing are never refused as stale by its own final write.
+   */
+  private flush(): void {
+    if (this.flushTimer) clearImmediate(this.flushTimer);
+    this.flushTimer = undefined;
+    this.queued = 0;
+    this.queuedChars = 0;
+    for (const kind of BATCH_ORDER) {
+      const items = this.queues[kind];
+      if (items.length === 0) continue;
+      this.queues[kind] = [];
+      const sent = this.sendBatch(kind, items);
+      this.inFlight.add(sent);
+      void sent.finally(() => this.inFlight.delete(sent));
+    }
+  }
+
+  /** One script call for the batch; each caller gets its own reply (or its own item's error). */
+  private async sendBatch(kind: BatchKind, items: BatchItem[]): Promise<void> {
+    let replies: unknown[];
+    try {
+      const k = this.k();
+      const keys: string[] =
+        kind === "begin"
+          ? [k.seq, k.all, k.status("new"), k.status("process")]
+          : kind === "finish"
+            ? [
+                k.finished,
+                k.status("new"),
+                k.status("process"),
+                k.status("success"),
+                k.status("error"),
+                k.status("cancel"),
+                k.status("retry"),
+              ]
+            : [];
+      const args: (string | number)[] =
+        kind === "finish" ? [k.channel(""), this.retentionMs] : [k.channel("")];
+      for (const it of items) {
+        for (const key of it.keys) keys.push(key);
+        for (const a of it.args) args.push(a);
+      }
+      replies = (await this.script(kind, BATCH_COMMAND[kind], keys, args)) as unknown[];
+    } catch (err) {
+      // The connection (or the script as a whole) failed: every caller of the batch gets the error.
+      for (const it of items) it.reject(err);
+      return;
+    }
+    for (let i = 0; i < items.length; i++) {
+      const r = replies[i];
+      if (Array.isArray(r) && r[0] === -1) items[i]!.reject(itemError(kind, r[1]));
+      else items[i]!.resolve(r);
+    }
   }
 
   private script(what: string, command: string, keys: string[], args: (string | number)[]): Promise<unknown> {

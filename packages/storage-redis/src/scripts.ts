@@ -45,65 +45,124 @@ end
 return 0`;
 
 /**
- * begin. KEYS: task, seq, idx:all, idx:new, idx:process.
- * ARGV: uuid, channel, [createdAt ms, field/value items: create a missing record].
- * Returns 0 (missing and nothing to create it from), {2, fields} (final: the whole hash), or
- * {1, attempt, now, createdAt, d, cancelReason} (started: everything a started record holds, read
- * in the one HMGET the guard needs anyway, so no HGETALL on the hot path).
+ * Runs `one(...)` for one item of a batch under `pcall`: an error in one item (a key of the wrong
+ * type, say) becomes that item's reply `{-1, message}` instead of failing the whole batch. Writes the
+ * failed item made before its error stay, as they would with a script per item.
  */
-export const BEGIN = `${NOW}
-local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'ix', 'createdAt', 'd', 'cancelReason')
-if not cur[1] then
-  if #ARGV < 3 then return 0 end
-  do
-    local key, uuid, created, first, last, seqK, allK, newK = KEYS[1], ARGV[1], ARGV[3], 4, #ARGV, 2, 3, 4
-    ${CREATE}
+const ITEM = `local function item(fn, ...)
+  local ok, res = pcall(fn, ...)
+  if ok then return res end
+  if type(res) == 'table' then res = res.err or res[1] end
+  return {-1, tostring(res)}
+end`;
+
+/**
+ * begin, for a batch of records. KEYS: seq, idx:all, idx:new, idx:process, then one task hash per
+ * item. ARGV: channel prefix, then per item: uuid, n, and n create items (createdAt ms, then
+ * field/value items; n = 0: do not create a missing record).
+ * Replies one entry per item: 0 (missing and nothing to create it from), {2, fields} (final: the
+ * whole hash), {1, attempt, now, createdAt, d, cancelReason} (started: everything a started record
+ * holds, read in the one HMGET the guard needs anyway) or {-1, error}.
+ */
+export const BEGIN_MANY = `${NOW}
+${ITEM}
+local function one(key, uuid, first, last)
+  local cur = redis.call('HMGET', key, 'status', 'attempt', 'ix', 'createdAt', 'd', 'cancelReason')
+  if not cur[1] then
+    if last < first then return 0 end
+    do
+      local created, seqK, allK, newK = ARGV[first], 1, 2, 3
+      first = first + 1
+      ${CREATE}
+    end
+    cur = redis.call('HMGET', key, 'status', 'attempt', 'ix', 'createdAt', 'd', 'cancelReason')
   end
-  cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'ix', 'createdAt', 'd', 'cancelReason')
+  local status = cur[1]
+  if status ~= 'new' and status ~= 'process' then
+    return {2, redis.call('HGETALL', key)}
+  end
+  local attempt = tonumber(cur[2]) + 1
+  redis.call('HSET', key, 'status', 'process', 'attempt', attempt, 'startedAt', now, 'updatedAt', now)
+  if status == 'new' then
+    redis.call('ZREM', KEYS[3], cur[3])
+    redis.call('ZADD', KEYS[4], cur[4], cur[3])
+  end
+  redis.call('PUBLISH', ARGV[1] .. uuid, 'status')
+  return {1, attempt, now, cur[4], cur[5] or false, cur[6] or false}
 end
-local status = cur[1]
-if status ~= 'new' and status ~= 'process' then
-  return {2, redis.call('HGETALL', KEYS[1])}
+local out = {}
+local i = 2
+for k = 5, #KEYS do
+  local n = tonumber(ARGV[i + 1])
+  out[#out + 1] = item(one, KEYS[k], ARGV[i], i + 2, i + 1 + n)
+  i = i + 2 + n
 end
-local attempt = tonumber(cur[2]) + 1
-redis.call('HSET', KEYS[1], 'status', 'process', 'attempt', attempt, 'startedAt', now, 'updatedAt', now)
-if status == 'new' then
-  redis.call('ZREM', KEYS[4], cur[3])
-  redis.call('ZADD', KEYS[5], cur[4], cur[3])
-end
-redis.call('PUBLISH', ARGV[2], 'status')
-return {1, attempt, now, cur[4], cur[5], cur[6]}`;
+return out`;
 
 /**
- * finish. KEYS: task, outputs, idx:finished, idx:new, idx:process, idx:<final status>.
- * ARGV: uuid, channel, attempt, final status, retention ms (0 = keep), field/value items.
- * Writes only when the record is not final and its attempt equals ARGV[3]. Returns 1 or 0.
+ * finish, for a batch. KEYS: idx:finished, idx:new, idx:process, idx:success, idx:error,
+ * idx:cancel, idx:retry, then per item: task, and outputs only with retention (only then touched).
+ * ARGV: channel prefix, retention ms (0 = keep), then per item: uuid, attempt, final status, n, and
+ * n field/value items.
+ * An item writes only when its record is not final and its attempt is the record's. Replies one
+ * entry per item: 1 (written), 0 (refused) or {-1, error}.
  */
-export const FINISH = `local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt', 'ix', 'createdAt')
-local status, ix = cur[1], cur[3]
-if (status ~= 'new' and status ~= 'process') or cur[2] ~= ARGV[3] then return 0 end
-${NOW}
-redis.call('HSET', KEYS[1], 'status', ARGV[4], 'updatedAt', now, 'finishedAt', now, unpack(ARGV, 6))
-if status == 'new' then redis.call('ZREM', KEYS[4], ix) else redis.call('ZREM', KEYS[5], ix) end
-redis.call('ZADD', KEYS[6], cur[4], ix)
-redis.call('ZADD', KEYS[3], now, ix)
-local ttl = tonumber(ARGV[5])
-if ttl > 0 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
+export const FINISH_MANY = `${ITEM}
+local now
+local ttl = tonumber(ARGV[2])
+local finalIdx = {success = 4, error = 5, cancel = 6, retry = 7}
+local function one(task, outputs, uuid, attempt, final, first, last)
+  local idx = finalIdx[final]
+  if not idx then error('not a final status: ' .. final) end
+  local cur = redis.call('HMGET', task, 'status', 'attempt', 'ix', 'createdAt')
+  local status, ix = cur[1], cur[3]
+  if (status ~= 'new' and status ~= 'process') or cur[2] ~= attempt then return 0 end
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  redis.call('HSET', task, 'status', final, 'updatedAt', now, 'finishedAt', now, unpack(ARGV, first, last))
+  if status == 'new' then redis.call('ZREM', KEYS[2], ix) else redis.call('ZREM', KEYS[3], ix) end
+  redis.call('ZADD', KEYS[idx], cur[4], ix)
+  redis.call('ZADD', KEYS[1], now, ix)
+  if ttl > 0 then
+    redis.call('PEXPIRE', task, ttl)
+    redis.call('PEXPIRE', outputs, ttl)
+  end
+  redis.call('PUBLISH', ARGV[1] .. uuid, 'final')
+  return 1
 end
-redis.call('PUBLISH', ARGV[2], 'final')
-return 1`;
+local out = {}
+local i = 3
+local step = ttl > 0 and 2 or 1
+for k = 8, #KEYS, step do
+  local n = tonumber(ARGV[i + 3])
+  out[#out + 1] = item(one, KEYS[k], KEYS[k + step - 1], ARGV[i], ARGV[i + 1], ARGV[i + 2], i + 4, i + 3 + n)
+  i = i + 4 + n
+end
+return out`;
 
 /**
- * appendOutput. KEYS: task, outputs. ARGV: channel, attempt, JSON value.
- * Appends only for the current attempt of a record that is not final. Returns 1 or 0.
+ * appendOutput, for a batch (appended in call order). KEYS per item: task, outputs.
+ * ARGV: channel prefix, then per item: uuid, attempt, JSON value.
+ * An item appends only for the current attempt of a record that is not final. Replies one entry per
+ * item: 1, 0 (ignored) or {-1, error}.
  */
-export const APPEND_OUTPUT = `local cur = redis.call('HMGET', KEYS[1], 'status', 'attempt')
-if (cur[1] ~= 'new' and cur[1] ~= 'process') or cur[2] ~= ARGV[2] then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[3])
-redis.call('PUBLISH', ARGV[1], 'output')
-return 1`;
+export const APPEND_OUTPUT_MANY = `${ITEM}
+local function one(task, outputs, uuid, attempt, value)
+  local cur = redis.call('HMGET', task, 'status', 'attempt')
+  if (cur[1] ~= 'new' and cur[1] ~= 'process') or cur[2] ~= attempt then return 0 end
+  redis.call('RPUSH', outputs, value)
+  redis.call('PUBLISH', ARGV[1] .. uuid, 'output')
+  return 1
+end
+local out = {}
+local i = 2
+for k = 1, #KEYS, 2 do
+  out[#out + 1] = item(one, KEYS[k], KEYS[k + 1], ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  i = i + 3
+end
+return out`;
 
 /**
  * requestCancel. KEYS: task, outputs, idx:finished, idx:new, idx:cancel.

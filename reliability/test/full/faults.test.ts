@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import { BACKENDS, DATABASE_URL } from "../../src/backends";
+import { adminPg, BACKENDS } from "../../src/backends";
 import { Scenario, startedCount, until } from "../../src/harness";
 import { readJournals } from "../../src/journal";
 import { recordRow } from "../../src/report";
@@ -219,7 +219,7 @@ describe.each(BACKENDS.filter((b) => b.storage === "postgres"))("PostgreSQL faul
     const jobs = Array.from({ length: 3000 }, (_, i) => ({ id: `t${i}`, ms: 5 }));
     const producing = s.produce("rel.work", jobs, 500);
     await new Promise((r) => setTimeout(r, 2500));
-    const admin = new pg.Client({ connectionString: DATABASE_URL });
+    const admin = new pg.Client(adminPg());
     await admin.connect();
     const { rows } = await admin.query(
       "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1",

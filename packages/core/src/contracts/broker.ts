@@ -72,6 +72,11 @@ export interface DeadLetter {
 export interface Broker {
   /** A short name for logs (`"memory"`, `"redis"`, `"rabbitmq"`). */
   readonly name: string;
+  /**
+   * Where it connects, for logs and `qtasks run`'s start line, with credentials masked (e.g.
+   * `redis://127.0.0.1:6379/0`, see `maskUrl`). Optional: absent for in-process components.
+   */
+  readonly target?: string;
   /** Seconds a claim stays leased without renewal. The worker renews at a third of it. */
   readonly leaseSeconds: number;
   /** Claims after which the worker dead-letters the envelope instead of running it. */

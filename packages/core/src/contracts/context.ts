@@ -10,6 +10,12 @@ import type { Worker } from "./worker";
 export interface QueueTasksConfig {
   /** Tasks one worker runs at once (QTasks' `max_tasks_process`). Default 10. */
   maxTasksProcess: number;
+  /**
+   * Deliveries a worker claims ahead of its free slots, so the next tasks are ready the moment a
+   * slot frees (their leases are renewed while they wait). Default 0: claim only what can run now.
+   * Raise it for many short tasks; keep it low for long ones, which it would hold from other workers.
+   */
+  prefetch?: number;
   /** Largest serialized payload (args + options) `addTask` accepts, in bytes. Default 1 MiB. */
   maxPayloadBytes: number;
   /** Largest serialized result a task may store, in bytes. Default 1 MiB. */

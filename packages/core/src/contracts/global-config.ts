@@ -20,6 +20,11 @@ export interface WorkerInfo {
  */
 export interface GlobalConfig {
   readonly name: string;
+  /**
+   * Where it connects, for logs and `qtasks run`'s start line, with credentials masked (e.g.
+   * `redis://127.0.0.1:6379/0`, see `maskUrl`). Optional: absent for in-process components.
+   */
+  readonly target?: string;
   start(ctx: ComponentContext): Promise<void>;
   stop(): Promise<void>;
   /** Record a heartbeat; it expires after `ttlSeconds`. */

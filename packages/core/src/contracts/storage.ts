@@ -70,6 +70,11 @@ export interface ListOptions {
 export interface Storage {
   /** A short name for logs (`"memory"`, `"redis"`, `"postgres"`). */
   readonly name: string;
+  /**
+   * Where it connects, for logs and `qtasks run`'s start line, with credentials masked (e.g.
+   * `redis://127.0.0.1:6379/0`, see `maskUrl`). Optional: absent for in-process components.
+   */
+  readonly target?: string;
 
   /** Connect, migrate. Called once by the app; idempotent. */
   start(ctx: ComponentContext): Promise<void>;

@@ -41,7 +41,7 @@ interface InFlight {
  * that expire and redeliver, delivery counts, dead letters. Nothing survives the process.
  */
 export class MemoryBroker implements Broker {
-  readonly name = "memory";
+  readonly name: string = "memory";
   readonly leaseSeconds: number;
   readonly deliveryLimit: number;
 

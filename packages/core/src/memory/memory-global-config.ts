@@ -3,7 +3,7 @@ import type { GlobalConfig, WorkerInfo } from "../contracts/global-config";
 
 /** In-process GlobalConfig: heartbeats and settings in `Map`s, expiring by time. */
 export class MemoryGlobalConfig implements GlobalConfig {
-  readonly name = "memory";
+  readonly name: string = "memory";
   private readonly workers = new Map<string, { info: WorkerInfo; expiresAt: number }>();
   private readonly settings = new Map<string, unknown>();
 

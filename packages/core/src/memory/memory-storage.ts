@@ -19,7 +19,7 @@ type Listener = (event: StorageEvent) => void;
  * Nothing survives the process.
  */
 export class MemoryStorage implements Storage {
-  readonly name = "memory";
+  readonly name: string = "memory";
   private readonly records = new Map<string, TaskRecord>();
   private readonly outputs = new Map<string, unknown[]>();
   private readonly listeners = new Map<string, Set<Listener>>();

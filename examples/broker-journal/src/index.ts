@@ -1,0 +1,1 @@
+export { JournalBroker, type JournalBrokerOptions } from "./journal-broker";
