@@ -20,7 +20,7 @@ import {
   validatePriority,
   validateSeconds,
 } from "@qtasks/core";
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { RedisBrokerCommandError, RedisUnavailableError } from "./errors";
 import { ACK, CLAIM, DEAD_LETTER, EXTEND, LIST_DEAD, PUBLISH, REDRIVE, RELEASE, STATS } from "./scripts";
 
@@ -30,10 +30,10 @@ export interface RedisBrokerOptions {
   /** ioredis options for the connections the broker creates (merged over the URL). */
   redis?: RedisOptions;
   /**
-   * An existing ioredis client. The broker runs its commands on it and never closes it; it still
-   * creates (and closes) one duplicate connection of its own for blocking waits.
+   * An existing ioredis client, standalone (`Redis`) or `Cluster`. The broker runs its commands on it
+   * and never closes it; it still creates (and closes) one duplicate of its own for blocking waits.
    */
-  client?: Redis;
+  client?: Redis | Cluster;
   /**
    * Key prefix. Default `qtasks:{<appName>}:broker:`. A prefix without a Redis Cluster hash tag gets
    * `{<appName>}:` appended, so all keys of the queue always share one slot.
@@ -82,8 +82,8 @@ type Arg = string | Buffer | number;
 interface ScriptCommands {
   qtasksBrokerPublish(...args: Arg[]): Promise<number>;
   qtasksBrokerClaimBuffer(...args: Arg[]): Promise<[number, number, ...Buffer[]]>;
-  qtasksBrokerExtend(...args: Arg[]): Promise<number>;
-  qtasksBrokerAck(...args: Arg[]): Promise<number>;
+  qtasksBrokerExtend(...args: Arg[]): Promise<number[]>;
+  qtasksBrokerAck(...args: Arg[]): Promise<number[]>;
   qtasksBrokerRelease(...args: Arg[]): Promise<number>;
   qtasksBrokerDeadLetter(...args: Arg[]): Promise<number>;
   qtasksBrokerListDead(...args: Arg[]): Promise<string[]>;
@@ -91,7 +91,9 @@ interface ScriptCommands {
   qtasksBrokerStats(...args: Arg[]): Promise<number[]>;
 }
 
-type ScriptClient = Redis & ScriptCommands;
+/** A standalone or cluster client: the broker uses only what both offer. */
+type AnyClient = Redis | Cluster;
+type ScriptClient = AnyClient & ScriptCommands;
 
 const SCRIPTS: [keyof ScriptCommands | "qtasksBrokerClaim", number, string][] = [
   ["qtasksBrokerPublish", 6, PUBLISH],
@@ -106,6 +108,13 @@ const SCRIPTS: [keyof ScriptCommands | "qtasksBrokerClaim", number, string][] = 
 ];
 
 const TOKEN_RE = /^(\d+)\.(\d+)$/;
+// Most tokens one batched ack or renewal call carries.
+const TOKEN_BATCH_LIMIT = 1000;
+
+interface TokenBatch {
+  kind: "ack" | "extendLease";
+  items: { token: string; id: string; resolve(ok: boolean): void; reject(error: unknown): void }[];
+}
 // Expired leases and due delays moved per claim, so one claim never holds Redis for long.
 const SWEEP_LIMIT = 1000;
 // Most envelopes one claim hands out (Lua's unpack() has a stack limit near 8000 values).
@@ -151,7 +160,7 @@ export class RedisBroker implements Broker, RawInjector {
   private started = false;
   private logger: Logger = silentLogger;
   private main: ScriptClient | undefined;
-  private blocking: Redis | undefined;
+  private blocking: AnyClient | undefined;
   private ownsMain = false;
   private keys!: Keys;
   private where = "";
@@ -164,8 +173,11 @@ export class RedisBroker implements Broker, RawInjector {
   private readonly waiters = new Set<() => void>();
   // Pending waits for a reconnect; stop() ends them.
   private readonly stopHooks = new Set<() => void>();
-  private readonly readyHooks = new Map<Redis, Set<() => void>>();
+  private readonly readyHooks = new Map<AnyClient, Set<() => void>>();
   private unwatch: (() => void)[] = [];
+  // Acks and lease renewals issued in one tick, sent as one script call each (see batched()).
+  private readonly ackBatch: TokenBatch = { kind: "ack", items: [] };
+  private readonly extendBatch: TokenBatch = { kind: "extendLease", items: [] };
   private blockLoopRunning = false;
   private mainDown = false;
   private blockingDown = false;
@@ -182,6 +194,15 @@ export class RedisBroker implements Broker, RawInjector {
     this.commandTimeoutMs = positiveMs(options.commandTimeoutMs ?? 3000, "commandTimeoutMs");
     if (options.prefix !== undefined && (typeof options.prefix !== "string" || options.prefix.length === 0))
       throw new InvalidOptionError("prefix", "must be a non-empty string");
+  }
+
+  /** Where it connects, credentials masked (contract `target`). */
+  get target(): string {
+    const c = this.options.client;
+    if (c instanceof Cluster) return "redis cluster (given client)";
+    if (c)
+      return `redis://${c.options.host ?? "?"}:${c.options.port ?? "?"}/${c.options.db ?? 0} (given client)`;
+    return maskUrl(this.options.url ?? process.env.REDIS_URL ?? DEFAULT_URL);
   }
 
   /** The key prefix in use (after `start`). */
@@ -212,14 +233,19 @@ export class RedisBroker implements Broker, RawInjector {
       dgen: k("dgen"),
     };
     const connectionName = this.options.connectionName ?? `qtasks-broker-${ctx.appName}`;
-    let main: Redis;
+    let main: AnyClient;
     if (this.options.client) {
       main = this.options.client;
       this.ownsMain = false;
       // A lazy client (lazyConnect) would otherwise wait forever for a first command.
       if (main.status === "wait") main.connect().catch(() => undefined);
-      this.where = `${main.options.host ?? "?"}:${main.options.port ?? "?"}`;
-      this.secrets = secretsOf(undefined, main.options.password);
+      if (main instanceof Cluster) {
+        this.where = "Redis Cluster";
+        this.secrets = secretsOf(undefined, main.options.redisOptions?.password);
+      } else {
+        this.where = `${main.options.host ?? "?"}:${main.options.port ?? "?"}`;
+        this.secrets = secretsOf(undefined, main.options.password);
+      }
     } else {
       const url = this.options.url ?? process.env.REDIS_URL ?? DEFAULT_URL;
       this.where = maskUrl(url);
@@ -237,14 +263,28 @@ export class RedisBroker implements Broker, RawInjector {
     }
     for (const [name, numberOfKeys, lua] of SCRIPTS) main.defineCommand(name, { numberOfKeys, lua });
     this.main = main as ScriptClient;
-    this.blocking = main.duplicate({
-      connectionName: `${this.options.client ? connectionName : (main.options.connectionName ?? connectionName)}:block`,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: backoff,
-      enableAutoPipelining: false,
-      lazyConnect: false,
-    });
+    const blockName = `${main instanceof Redis && !this.options.client ? (main.options.connectionName ?? connectionName) : connectionName}:block`;
+    this.blocking =
+      main instanceof Cluster
+        ? main.duplicate(undefined, {
+            enableOfflineQueue: false,
+            clusterRetryStrategy: backoff,
+            enableAutoPipelining: false,
+            lazyConnect: false,
+            redisOptions: {
+              ...main.options.redisOptions,
+              connectionName: blockName,
+              maxRetriesPerRequest: 0,
+            },
+          })
+        : main.duplicate({
+            connectionName: blockName,
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 0,
+            retryStrategy: backoff,
+            enableAutoPipelining: false,
+            lazyConnect: false,
+          });
     this.watch(main, "main");
     this.watch(this.blocking, "blocking");
     this.started = true;
@@ -347,18 +387,15 @@ export class RedisBroker implements Broker, RawInjector {
   async extendLease(delivery: Delivery): Promise<boolean> {
     const t = parseToken(delivery.token);
     if (!t) return false;
-    const r = await this.op("extendLease", (c) =>
-      c.qtasksBrokerExtend(this.keys.lease, delivery.token, Math.round(this.leaseSeconds * 1000)),
-    );
-    return r === 1;
+    this.client("extendLease");
+    return this.batched(this.extendBatch, { token: delivery.token, id: t.id });
   }
 
   async ack(delivery: Delivery): Promise<boolean> {
     const t = parseToken(delivery.token);
     if (!t) return false;
-    const k = this.keys;
-    const r = await this.op("ack", (c) => c.qtasksBrokerAck(k.lease, k.msg, k.dc, delivery.token, t.id));
-    return r === 1;
+    this.client("ack");
+    return this.batched(this.ackBatch, { token: delivery.token, id: t.id });
   }
 
   async release(delivery: Delivery, options?: { delay?: number }): Promise<boolean> {
@@ -367,17 +404,20 @@ export class RedisBroker implements Broker, RawInjector {
     const delay =
       options?.delay === undefined || options.delay === 0 ? 0 : validateSeconds(options.delay, "delay");
     const k = this.keys;
-    const r = await this.op("release", (c) =>
-      c.qtasksBrokerRelease(
-        k.lease,
-        k.ready,
-        k.delayed,
-        k.wake,
-        k.dgen,
-        delivery.token,
-        t.id,
-        Math.round(delay * 1000),
-      ),
+    const r = await this.op(
+      "release",
+      (c) =>
+        c.qtasksBrokerRelease(
+          k.lease,
+          k.ready,
+          k.delayed,
+          k.wake,
+          k.dgen,
+          delivery.token,
+          t.id,
+          Math.round(delay * 1000),
+        ),
+      true,
     );
     return r === 1;
   }
@@ -386,7 +426,7 @@ export class RedisBroker implements Broker, RawInjector {
     const t = parseToken(delivery.token);
     if (!t) return false;
     const info = `e${JSON.stringify({ reason: String(reason), at: Date.now() })}`;
-    const r = await this.op("deadLetter", (c) => this.deadLetterCall(c, [delivery.token, t.id, info]));
+    const r = await this.op("deadLetter", (c) => this.deadLetterCall(c, [delivery.token, t.id, info]), true);
     return r === 1;
   }
 
@@ -423,7 +463,7 @@ export class RedisBroker implements Broker, RawInjector {
 
   async stats(): Promise<BrokerStats> {
     const k = this.keys;
-    const r = await this.op("stats", (c) => c.qtasksBrokerStats(k.ready, k.delayed, k.lease, k.dead));
+    const r = await this.op("stats", (c) => c.qtasksBrokerStats(k.ready, k.delayed, k.lease, k.dead), true);
     const ready: Record<number, number> = {};
     for (let i = 3; i + 1 < r.length; i += 2) ready[MAX_PRIORITY - Number(r[i])] = Number(r[i + 1]);
     return { ready, delayed: Number(r[0]), inFlight: Number(r[1]), deadLetters: Number(r[2]) };
@@ -451,41 +491,103 @@ export class RedisBroker implements Broker, RawInjector {
   /**
    * One-shot operation with a deadline: waits for the connection (a reconnect in progress is not a
    * failure), then runs `fn`; no answer in `commandTimeoutMs` rejects with `RedisUnavailableError`.
+   * With `retry`, a command lost with its connection is sent again once the connection is back
+   * (within the same deadline): for the lease operations, whose second run is harmless (a repeat
+   * finds the token gone and answers `false`). `publish` is never repeated: it fails fast instead.
    */
-  private async op<T>(what: string, fn: (c: ScriptClient) => Promise<T>): Promise<T> {
+  private async op<T>(
+    what: string,
+    fn: (c: ScriptClient, resend: boolean) => Promise<T>,
+    retry = false,
+  ): Promise<T> {
     const c = this.client(what);
     const deadline = Date.now() + this.commandTimeoutMs;
-    if (c.status !== "ready" && !(await this.waitReady(c, this.commandTimeoutMs))) {
-      const last = this.lastError ? ` (last error: ${this.lastError})` : "";
-      throw new RedisUnavailableError(
-        `${what}: no connection to Redis at ${this.where} within ${this.commandTimeoutMs} ms${last}`,
-      );
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new RedisUnavailableError(
-              `${what}: Redis at ${this.where} did not answer within ${this.commandTimeoutMs} ms`,
+    for (let attempt = 0; ; attempt++) {
+      if (c.status !== "ready" && !(await this.waitReady(c, Math.max(1, deadline - Date.now())))) {
+        const last = this.lastError ? ` (last error: ${this.lastError})` : "";
+        throw new RedisUnavailableError(
+          `${what}: no connection to Redis at ${this.where} within ${this.commandTimeoutMs} ms${last}`,
+        );
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new RedisUnavailableError(
+                `${what}: Redis at ${this.where} did not answer within ${this.commandTimeoutMs} ms`,
+              ),
             ),
-          ),
-        Math.max(1, deadline - Date.now()),
-      );
-    });
-    try {
-      return await Promise.race([fn(c), timeout]);
-    } catch (error) {
-      if (error instanceof QTasksError) throw error;
-      if (isReplyError(error))
-        throw new RedisBrokerCommandError(`${what} failed: ${this.scrub(errorText(error))}`, {
+          Math.max(1, deadline - Date.now()),
+        );
+      });
+      try {
+        return await Promise.race([fn(c, attempt > 0), timeout]);
+      } catch (error) {
+        if (error instanceof QTasksError) throw error;
+        if (isReplyError(error))
+          throw new RedisBrokerCommandError(`${what} failed: ${this.scrub(errorText(error))}`, {
+            cause: this.safeError(error),
+          });
+        if (retry && this.started && Date.now() < deadline) {
+          // Give the client a moment to notice the loss (status leaves "ready") before resending.
+          await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+          continue;
+        }
+        throw new RedisUnavailableError(`${what}: connection to Redis at ${this.where} failed`, {
           cause: this.safeError(error),
         });
-      throw new RedisUnavailableError(`${what}: connection to Redis at ${this.where} failed`, {
-        cause: this.safeError(error),
-      });
-    } finally {
-      clearTimeout(timer);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  /**
+   * Queues a token operation; everything queued in the same tick goes out as one script call (a
+   * worker finishing 50 tasks from one burst of replies acks them in one round trip and one Lua
+   * call). Each caller still gets its own answer.
+   */
+  private batched(batch: TokenBatch, item: { token: string; id: string }): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      batch.items.push({ ...item, resolve, reject });
+      if (batch.items.length === 1) process.nextTick(() => this.flush(batch));
+    });
+  }
+
+  private flush(batch: TokenBatch): void {
+    const items = batch.items.splice(0);
+    const k = this.keys;
+    const leaseMs = Math.round(this.leaseSeconds * 1000);
+    for (let i = 0; i < items.length; i += TOKEN_BATCH_LIMIT) {
+      const chunk = items.slice(i, i + TOKEN_BATCH_LIMIT);
+      const call =
+        batch.kind === "ack"
+          ? this.op(
+              "ack",
+              (c, resend) =>
+                c.qtasksBrokerAck(
+                  k.lease,
+                  k.msg,
+                  k.dc,
+                  resend ? 1 : 0,
+                  ...chunk.flatMap((x) => [x.token, x.id]),
+                ),
+              true,
+            )
+          : this.op(
+              "extendLease",
+              (c) => c.qtasksBrokerExtend(k.lease, leaseMs, ...chunk.map((x) => x.token)),
+              true,
+            );
+      call.then(
+        (res) => {
+          for (let j = 0; j < chunk.length; j++) chunk[j]!.resolve(Number(res[j]) === 1);
+        },
+        (error: unknown) => {
+          for (const x of chunk) x.reject(error);
+        },
+      );
     }
   }
 
@@ -585,6 +687,13 @@ export class RedisBroker implements Broker, RawInjector {
           got = await b.blpop(this.keys.wake, this.sweepMs / 1000);
         } catch (error) {
           if (!this.started) break;
+          if (isReplyError(error)) {
+            // Redis answered with an error (say, the wake key was overwritten with another type):
+            // not a lost connection, so do not spin; the waiters' own timers keep claims going.
+            this.logger.warn("blocking wait failed", { error: this.scrub(errorText(error)) });
+            await new Promise((r) => setTimeout(r, this.sweepMs));
+            continue;
+          }
           this.noteDown("blocking", error);
           await this.waitReady(b, this.sweepMs);
           continue;
@@ -609,7 +718,7 @@ export class RedisBroker implements Broker, RawInjector {
   }
 
   /** Resolves true once `client` is ready, false after `ms` (or on abort / stop). */
-  private waitReady(client: Redis, ms: number, signal?: AbortSignal): Promise<boolean> {
+  private waitReady(client: AnyClient, ms: number, signal?: AbortSignal): Promise<boolean> {
     if (client.status === "ready") return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       let hooks = this.readyHooks.get(client);
@@ -633,7 +742,7 @@ export class RedisBroker implements Broker, RawInjector {
     });
   }
 
-  private watch(client: Redis, role: "main" | "blocking"): void {
+  private watch(client: AnyClient, role: "main" | "blocking"): void {
     const onError = (error: unknown) => this.noteDown(role, error);
     const onReady = () => {
       const wasDown = role === "main" ? this.mainDown : this.blockingDown;
@@ -682,8 +791,10 @@ export class RedisBroker implements Broker, RawInjector {
 
   private async deadPage(offset: number, count: number): Promise<{ id: string; letter: DeadLetter }[]> {
     const k = this.keys;
-    const rows = await this.op("listDeadLetters", (c) =>
-      c.qtasksBrokerListDead(k.dead, k.deadinfo, k.msg, offset, count),
+    const rows = await this.op(
+      "listDeadLetters",
+      (c) => c.qtasksBrokerListDead(k.dead, k.deadinfo, k.msg, offset, count),
+      true,
     );
     const out: { id: string; letter: DeadLetter }[] = [];
     for (let i = 0; i + 2 < rows.length; i += 3) {

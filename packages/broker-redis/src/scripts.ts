@@ -174,21 +174,46 @@ end
 return out
 `;
 
-/** KEYS: lease. ARGV: token, leaseMs. 1 when the token still holds its lease (now renewed), else 0. */
+/**
+ * KEYS: lease. ARGV: leaseMs, token1, token2, ... One 0/1 per token: 1 when it still holds its lease
+ * (now renewed). Many renewals share one call (the broker batches those issued in one tick).
+ */
 export const EXTEND = `${PRELUDE}
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], fmt(now_ms() + tonumber(ARGV[2])), ARGV[1])
-  return 1
+local exp = fmt(now_ms() + tonumber(ARGV[1]))
+local out = {}
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], exp, ARGV[i])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
 end
-return 0
+return out
 `;
 
-/** KEYS: lease, msg, dc. ARGV: token, id. Forgets the envelope if the token holds the lease. */
+/**
+ * KEYS: lease, msg, dc. ARGV: resend, token1, id1, token2, id2, ... One 0/1 per pair: 1 when the
+ * token held the lease (the envelope is forgotten), 0 for a stale token (nothing changes). Acks
+ * issued in one tick share one call. `resend` = 1 when the first call's reply was lost with its
+ * connection: a token already gone whose envelope is gone too was acked by that first call, so it
+ * answers 1 again instead of calling itself stale.
+ */
 export const ACK = `
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
-return 1
+local resend = ARGV[1] == '1'
+local out = {}
+for i = 2, #ARGV, 2 do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HDEL', KEYS[2], ARGV[i + 1])
+    redis.call('HDEL', KEYS[3], ARGV[i + 1])
+    out[#out + 1] = 1
+  elseif resend and redis.call('HEXISTS', KEYS[2], ARGV[i + 1]) == 0 then
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
 `;
 
 /**

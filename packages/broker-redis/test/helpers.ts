@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:net";
 import { type ComponentContext, silentLogger, type TaskEnvelope } from "@qtasks/core";
 import type { Redis } from "ioredis";
 import { RedisBroker, type RedisBrokerOptions } from "../src";
@@ -55,3 +56,40 @@ export function brokerFactory(prefix: string) {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether nothing listens on 127.0.0.1:`port` right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port for a private redis-server that is free now, with `port + 10000` free too (a cluster node's
+ * bus port), picked at random so parallel test files and other jobs do not collide.
+ */
+export async function freeRedisPort(lo = 20000, hi = 29000, span = 1): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = lo + Math.floor(Math.random() * (hi - lo));
+    let ok = true;
+    for (let k = 0; k < span && ok; k++)
+      ok = (await portFree(port + k)) && (await portFree(port + k + 10000));
+    if (ok) return port;
+  }
+  throw new Error("no free port for a private redis-server");
+}
+
+/** Retries `check` until it stops throwing, up to `ms` (the last failure is rethrown). */
+export async function eventually<T>(check: () => Promise<T>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(50);
+    }
+  }
+}

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { RedisBroker } from "@qtasks/broker-redis";
 import { QueueTasks, silentLogger } from "@qtasks/core";
+import { RedisGlobalConfig, RedisStorage } from "@qtasks/storage-redis";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { RedisGlobalConfig, RedisStorage } from "../src/index";
+import { RedisBroker } from "../src/index";
 import { REDIS_URL } from "./helpers";
 
 // Default prefixes on both sides: broker and storage share the app's hash tag.

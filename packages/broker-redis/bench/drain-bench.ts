@@ -6,10 +6,10 @@
  * Run: `npx tsx packages/storage-redis/bench/drain-bench.ts [N] [prefetch] [runs]`.
  */
 import { randomBytes } from "node:crypto";
-import { RedisBroker } from "@qtasks/broker-redis";
 import { QueueTasks, silentLogger } from "@qtasks/core";
+import { RedisStorage } from "@qtasks/storage-redis";
 import { Redis } from "ioredis";
-import { RedisStorage } from "../src/index";
+import { RedisBroker } from "../src/index";
 
 const N = Number(process.argv[2] ?? 20_000);
 const PREFETCH = Number(process.argv[3] ?? 0);
