@@ -646,6 +646,10 @@ export class PostgresStorage implements Storage {
     return items.map(() => undefined);
   }
 
+  // The batch's uuids also go as a `uuid[]` parameter, and the rows of the table are found through
+  // `t.uuid = ANY($3)`: the planner estimates `jsonb_to_recordset` at 100 rows whatever it holds, and
+  // joined to it, it chose a hash join over a sequential scan of the whole table (cost growing with
+  // the table: 1.3-2.7 ms per call at 20,000 records). `= ANY(array)` is a primary-key index scan.
   private async runBegin(items: BeginItem[]): Promise<(RecordRow & { kind: string })[]> {
     const { rows } = await this.query<RecordRow & { kind: string }>(
       `WITH v AS (
@@ -666,8 +670,8 @@ export class PostgresStorage implements Storage {
        SELECT 'started' AS kind, ${cols("up")} FROM up
        UNION ALL
        SELECT 'final' AS kind, ${cols("t")} FROM ${this.t} t
-       WHERE t.uuid IN (SELECT uuid FROM v) AND NOT EXISTS (SELECT 1 FROM up WHERE up.uuid = t.uuid)`,
-      [`[${items.map((i) => i.row).join(",")}]`, this.channel],
+       WHERE t.uuid = ANY($3::uuid[]) AND NOT EXISTS (SELECT 1 FROM up WHERE up.uuid = t.uuid)`,
+      [`[${items.map((i) => i.row).join(",")}]`, this.channel, items.map((i) => i.uuid)],
     );
     const byUuid = new Map(rows.map((r) => [r.uuid, r]));
     return items.map(
@@ -687,11 +691,12 @@ export class PostgresStorage implements Storage {
            dead_letter_reason = v.dead_letter_reason, retry_uuid = v.retry_uuid,
            updated_at = now(), finished_at = now()
          FROM v
-         WHERE t.uuid = v.uuid AND t.attempt = v.attempt AND t.status NOT IN ${FINAL_SQL}
+         WHERE t.uuid = ANY($3::uuid[]) AND t.uuid = v.uuid AND t.attempt = v.attempt
+           AND t.status NOT IN ${FINAL_SQL}
          RETURNING t.uuid, pg_notify($2, t.uuid::text || ':final') AS notified
        )
        SELECT uuid::text AS uuid FROM u`,
-      [`[${items.map((i) => i.row).join(",")}]`, this.channel],
+      [`[${items.map((i) => i.row).join(",")}]`, this.channel, items.map((i) => i.uuid)],
     );
     const done = new Set(rows.map((r) => r.uuid));
     if (retried) {
