@@ -38,6 +38,27 @@ try {
   };
   await explain("single", all.slice(0, 1));
   await explain("batch", all.slice(1, 51));
+  // The same statements doing real work: batch A's captured statements, EXPLAIN ANALYZEd (which runs
+  // them) with batch B's uuids swapped in, so begin starts 50 new records and finish finishes them.
+  if (process.env.REAL) {
+    const a = all.slice(100, 150);
+    const b = all.slice(200, 250);
+    seen.length = 0;
+    await Promise.all(a.map((u) => storage.begin(u, { v: 1, uuid: u, taskName: "noop", args: [1], priority: 0, retries: 0, enqueuedAt: Date.now() })));
+    const bq = seen.find((q) => q.text.includes("ON CONFLICT (uuid) DO UPDATE"))!;
+    seen.length = 0;
+    await Promise.all(a.map((u) => storage.finish(u, 1, { status: "success", returning: null } as never)));
+    const fq = seen.find((q) => q.text.includes("finished_at = now()"))!;
+    const swap = (v: unknown): unknown => {
+      let t = JSON.stringify(v);
+      a.forEach((u, i) => { t = t.split(u).join(b[i]!); });
+      return JSON.parse(t);
+    };
+    for (const [k, q] of [["begin", bq], ["finish", fq]] as const) {
+      const rows = await admin<{ "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, BUFFERS, COSTS, VERBOSE false) ${q.text}`, q.values.map(swap));
+      console.log(`---- real ${k} (50 rows)\n${rows.map((r) => r["QUERY PLAN"]).join("\n")}`);
+    }
+  }
 } finally {
   await storage.stop();
   await dropSchema(schema);
