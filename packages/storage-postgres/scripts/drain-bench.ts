@@ -45,7 +45,9 @@ app.task({ name: "noop" }, async (_p: { i: number }) => {
 await app.connect();
 try {
   for (let k = 0; k < N; k += 1000) {
-    await app.addTasks(Array.from({ length: Math.min(1000, N - k) }, (_, j) => ({ task: "noop", args: [{ i: k + j }] })));
+    await app.addTasks(
+      Array.from({ length: Math.min(1000, N - k) }, (_, j) => ({ task: "noop", args: [{ i: k + j }] })),
+    );
   }
   const load = loadavg()[0]!.toFixed(2);
   const s0 = storage.stats();

@@ -24,16 +24,38 @@ try {
   }
   const explain = async (label: string, batch: string[]) => {
     seen.length = 0;
-    await Promise.all(batch.map((u) => storage.begin(u, { v: 1, uuid: u, taskName: "noop", args: [1], priority: 0, retries: 0, enqueuedAt: Date.now() })));
+    await Promise.all(
+      batch.map((u) =>
+        storage.begin(u, {
+          v: 1,
+          uuid: u,
+          taskName: "noop",
+          args: [1],
+          priority: 0,
+          retries: 0,
+          enqueuedAt: Date.now(),
+        }),
+      ),
+    );
     const b = seen.find((q) => q.text.includes("ON CONFLICT (uuid) DO UPDATE"))!;
     seen.length = 0;
-    await Promise.all(batch.map((u) => storage.finish(u, 1, { status: "success", returning: null } as never)));
+    await Promise.all(
+      batch.map((u) => storage.finish(u, 1, { status: "success", returning: null } as never)),
+    );
     const f = seen.find((q) => q.text.includes("finished_at = now()"))!;
-    for (const [k, q] of [["begin", b], ["finish", f]] as const) {
+    for (const [k, q] of [
+      ["begin", b],
+      ["finish", f],
+    ] as const) {
       // Run it again under EXPLAIN ANALYZE inside a rolled-back transaction (the rows are final by
       // now, so begin takes its 'final' branch and finish changes nothing: the plan is what counts).
-      const rows = await admin<{ "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, BUFFERS, COSTS) ${q.text}`, q.values);
-      console.log(`---- ${label} ${k} (${batch.length} rows)\n${rows.map((r) => r["QUERY PLAN"]).join("\n")}`);
+      const rows = await admin<{ "QUERY PLAN": string }>(
+        `EXPLAIN (ANALYZE, BUFFERS, COSTS) ${q.text}`,
+        q.values,
+      );
+      console.log(
+        `---- ${label} ${k} (${batch.length} rows)\n${rows.map((r) => r["QUERY PLAN"]).join("\n")}`,
+      );
     }
   };
   await explain("single", all.slice(0, 1));
@@ -44,18 +66,38 @@ try {
     const a = all.slice(100, 150);
     const b = all.slice(200, 250);
     seen.length = 0;
-    await Promise.all(a.map((u) => storage.begin(u, { v: 1, uuid: u, taskName: "noop", args: [1], priority: 0, retries: 0, enqueuedAt: Date.now() })));
+    await Promise.all(
+      a.map((u) =>
+        storage.begin(u, {
+          v: 1,
+          uuid: u,
+          taskName: "noop",
+          args: [1],
+          priority: 0,
+          retries: 0,
+          enqueuedAt: Date.now(),
+        }),
+      ),
+    );
     const bq = seen.find((q) => q.text.includes("ON CONFLICT (uuid) DO UPDATE"))!;
     seen.length = 0;
     await Promise.all(a.map((u) => storage.finish(u, 1, { status: "success", returning: null } as never)));
     const fq = seen.find((q) => q.text.includes("finished_at = now()"))!;
     const swap = (v: unknown): unknown => {
       let t = JSON.stringify(v);
-      a.forEach((u, i) => { t = t.split(u).join(b[i]!); });
+      a.forEach((u, i) => {
+        t = t.split(u).join(b[i]!);
+      });
       return JSON.parse(t);
     };
-    for (const [k, q] of [["begin", bq], ["finish", fq]] as const) {
-      const rows = await admin<{ "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, BUFFERS, COSTS, VERBOSE false) ${q.text}`, q.values.map(swap));
+    for (const [k, q] of [
+      ["begin", bq],
+      ["finish", fq],
+    ] as const) {
+      const rows = await admin<{ "QUERY PLAN": string }>(
+        `EXPLAIN (ANALYZE, BUFFERS, COSTS, VERBOSE false) ${q.text}`,
+        q.values.map(swap),
+      );
       console.log(`---- real ${k} (50 rows)\n${rows.map((r) => r["QUERY PLAN"]).join("\n")}`);
     }
   }
