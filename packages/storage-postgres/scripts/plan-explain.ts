@@ -20,7 +20,11 @@ const orig = pool.query.bind(pool) as (...a: unknown[]) => unknown;
 try {
   const all = Array.from({ length: N }, () => randomUUID());
   for (let k = 0; k < N; k += 1000) {
-    await storage.add(all.slice(k, k + 1000).map((uuid) => ({ uuid, taskName: "noop", args: [1] })));
+    await storage.add(
+      all
+        .slice(k, k + 1000)
+        .map((uuid) => ({ uuid, taskName: "noop", args: [1], priority: 0, retries: 0, tags: [], extra: {} })),
+    );
   }
   const explain = async (label: string, batch: string[]) => {
     seen.length = 0;

@@ -53,7 +53,11 @@ await storage.start({ logger: silentLogger } as never);
 try {
   const all = Array.from({ length: N + 2 * PAIRS }, () => randomUUID());
   for (let k = 0; k < N + 2 * PAIRS; k += 1000) {
-    await storage.add(all.slice(k, k + 1000).map((uuid) => ({ uuid, taskName: "noop", args: [1] })));
+    await storage.add(
+      all
+        .slice(k, k + 1000)
+        .map((uuid) => ({ uuid, taskName: "noop", args: [1], priority: 0, retries: 0, tags: [], extra: {} })),
+    );
   }
   const [st] = await admin(
     `SELECT n_live_tup, last_analyze, last_autoanalyze, (SELECT reltuples FROM pg_class WHERE oid = '"${schema}".tasks'::regclass) AS reltuples FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'tasks'`,

@@ -42,7 +42,11 @@ beforeAll(async () => {
   await storage.start(ctx());
   const uuids = Array.from({ length: ROWS }, () => randomUUID());
   for (let i = 0; i < ROWS; i += 1000) {
-    await storage.add(uuids.slice(i, i + 1000).map((uuid) => ({ uuid, taskName: "plan", args: [1] })));
+    await storage.add(
+      uuids
+        .slice(i, i + 1000)
+        .map((uuid) => ({ uuid, taskName: "plan", args: [1], priority: 0, retries: 0, tags: [], extra: {} })),
+    );
   }
 });
 
@@ -113,7 +117,17 @@ describe("begin and finish plans on a bulk-loaded table", () => {
       for (const generic of [false, true]) {
         it(`${kind} of ${size} record(s) reads tasks through its primary key (${generic ? "generic" : "custom"} plan)`, async () => {
           const uuids = Array.from({ length: size }, () => randomUUID());
-          await storage.add(uuids.map((uuid) => ({ uuid, taskName: "plan", args: [1] })));
+          await storage.add(
+            uuids.map((uuid) => ({
+              uuid,
+              taskName: "plan",
+              args: [1],
+              priority: 0,
+              retries: 0,
+              tags: [],
+              extra: {},
+            })),
+          );
           if (kind === "finish") await Promise.all(uuids.map((u) => storage.begin(u, envelope(u))));
           const q = await capture(kind, size, uuids);
           const plan = await explain(q, generic);
