@@ -30,7 +30,9 @@ export function formatReport(): string {
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as ReportRow);
-  rows.sort((a, b) => a.scenario.localeCompare(b.scenario) || a.backend.localeCompare(b.backend));
+  // Scenarios in their numeric order ("2 sigterm" before "10 oversized").
+  const num = (r: ReportRow) => Number.parseInt(r.scenario, 10);
+  rows.sort((a, b) => num(a) - num(b) || a.backend.localeCompare(b.backend));
   const cols = [
     "attempted",
     "acknowledged",

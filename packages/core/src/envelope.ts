@@ -1,4 +1,4 @@
-import type { TaskEnvelope } from "./contracts/record";
+import type { NewTaskRecord, TaskEnvelope } from "./contracts/record";
 import { MalformedMessageError } from "./errors";
 import { isValidTaskName, MAX_PRIORITY, MIN_PRIORITY } from "./validation";
 
@@ -85,4 +85,23 @@ export function validateEnvelope(data: unknown): TaskEnvelope {
   if (e.tags !== undefined) envelope.tags = e.tags as string[];
   if (e.extra !== undefined) envelope.extra = e.extra as Record<string, unknown>;
   return envelope;
+}
+
+/**
+ * The record a storage creates from an envelope when `begin` finds none (a message published
+ * without a record still runs and is recorded). Shared so every storage creates the same record.
+ */
+export function recordFromEnvelope(uuid: string, envelope: TaskEnvelope): NewTaskRecord {
+  return {
+    uuid,
+    taskName: envelope.taskName,
+    priority: envelope.priority,
+    args: envelope.args,
+    retries: envelope.retries,
+    retryOf: envelope.retryOf,
+    parentUuid: envelope.parentUuid,
+    tags: envelope.tags ?? [],
+    extra: envelope.extra ?? {},
+    createdAt: new Date(envelope.enqueuedAt),
+  };
 }

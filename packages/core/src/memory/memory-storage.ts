@@ -10,6 +10,7 @@ import type {
   StorageEvent,
   Unsubscribe,
 } from "../contracts/storage";
+import { recordFromEnvelope } from "../envelope";
 
 type Listener = (event: StorageEvent) => void;
 
@@ -65,20 +66,7 @@ export class MemoryStorage implements Storage {
   async begin(uuid: string, envelope: TaskEnvelope): Promise<BeginResult> {
     let rec = this.records.get(uuid);
     if (!rec) {
-      await this.add([
-        {
-          uuid,
-          taskName: envelope.taskName,
-          priority: envelope.priority,
-          args: envelope.args,
-          retries: envelope.retries,
-          retryOf: envelope.retryOf,
-          parentUuid: envelope.parentUuid,
-          tags: envelope.tags ?? [],
-          extra: envelope.extra ?? {},
-          createdAt: new Date(envelope.enqueuedAt),
-        },
-      ]);
+      await this.add([recordFromEnvelope(uuid, envelope)]);
       rec = this.records.get(uuid)!;
     }
     if (isFinalStatus(rec.status)) return { kind: "final", record: structuredClone(rec) };
