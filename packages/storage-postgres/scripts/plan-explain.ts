@@ -26,6 +26,8 @@ try {
         .map((uuid) => ({ uuid, taskName: "noop", args: [1], priority: 0, retries: 0, tags: [], extra: {} })),
     );
   }
+  // ANALYZE=1: with fresh statistics, to see whether statistics alone change the plans.
+  if (process.env.ANALYZE) await admin(`ANALYZE "${schema}".tasks`);
   const explain = async (label: string, batch: string[]) => {
     seen.length = 0;
     await Promise.all(
