@@ -13,6 +13,7 @@ import {
   type NewTaskRecord,
   NotStartedError,
   QTasksError,
+  recordFromEnvelope,
   type Storage,
   type StorageEvent,
   TASK_STATUSES,
@@ -428,21 +429,7 @@ export class PostgresStorage implements Storage {
   async begin(uuid: string, envelope: TaskEnvelope): Promise<BeginResult> {
     this.requireStarted();
     requireUuid(uuid, "uuid");
-    const row = addRow(
-      {
-        uuid,
-        taskName: envelope.taskName,
-        priority: envelope.priority,
-        args: envelope.args,
-        retries: envelope.retries,
-        retryOf: envelope.retryOf,
-        parentUuid: envelope.parentUuid,
-        tags: envelope.tags ?? [],
-        extra: envelope.extra ?? {},
-        createdAt: new Date(envelope.enqueuedAt),
-      },
-      0,
-    );
+    const row = addRow(recordFromEnvelope(uuid, envelope), 0);
     const item: BeginItem = { uuid: uuid.toLowerCase(), row };
     for (let tries = 1; ; tries++) {
       const r = tries === 1 ? await this.beginBatcher.push(item) : (await this.runBegin([item]))[0]!;
