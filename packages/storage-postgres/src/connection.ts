@@ -161,6 +161,30 @@ export function scrubbedError(err: unknown, password: string | undefined): unkno
  * the password) with capped exponential backoff; past `deadlineSeconds` throws
  * `PostgresUnreachableError` (a non-retryable failure throws `ConnectionError` at once).
  */
+/**
+ * A pool this package creates (and so ends): TCP keep-alive so a silently dead peer is noticed in
+ * about a minute rather than the OS default of two hours, and an 'error' handler, without which an
+ * idle connection that dies (server restart, pg_terminate_backend) would crash the process.
+ */
+export function createOwnedPool(
+  clientConfig: pg.ClientConfig,
+  options: { max: number; connectionTimeoutMillis: number },
+  logger: Logger,
+  password: string | undefined,
+): pg.Pool {
+  const pool = new pg.Pool({
+    max: options.max,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    connectionTimeoutMillis: options.connectionTimeoutMillis,
+    ...clientConfig,
+  });
+  pool.on("error", (err) => {
+    logger.warn("idle PostgreSQL connection lost", { error: scrub(err.message, password) });
+  });
+  return pool;
+}
+
 export async function retryStartup(options: {
   target: ConnectionTarget;
   password: string | undefined;

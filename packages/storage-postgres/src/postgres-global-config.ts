@@ -7,9 +7,10 @@ import {
   QTasksError,
   type WorkerInfo,
 } from "@qtasks/core";
-import pg from "pg";
+import type pg from "pg";
 import {
   type ConnectionTarget,
+  createOwnedPool,
   describeTarget,
   resolveClientConfig,
   retryStartup,
@@ -94,18 +95,12 @@ export class PostgresGlobalConfig implements GlobalConfig {
     if (this.options.client) {
       this.pool = this.options.client;
     } else {
-      const pool = new pg.Pool({
-        max: 2,
-        keepAlive: true,
-        // Notice a silently dead peer in about a minute, not the OS default of two hours.
-        keepAliveInitialDelayMillis: 10_000,
-        connectionTimeoutMillis: 5000,
-        ...this.clientConfig,
-      });
-      pool.on("error", (err) =>
-        logger.warn("idle PostgreSQL connection lost", { error: scrub(err.message, this.password) }),
+      this.pool = createOwnedPool(
+        this.clientConfig,
+        { max: 2, connectionTimeoutMillis: 5000 },
+        logger,
+        this.password,
       );
-      this.pool = pool;
       this.ownsPool = true;
     }
     try {

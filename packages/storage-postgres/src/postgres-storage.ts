@@ -23,11 +23,12 @@ import {
   UnstorableValueError,
   type Unsubscribe,
 } from "@qtasks/core";
-import pg from "pg";
+import type pg from "pg";
 import { type BatchOptions, MicroBatcher } from "./batcher";
 import {
   backoffMs,
   type ConnectionTarget,
+  createOwnedPool,
   describeTarget,
   isTransient,
   resolveClientConfig,
@@ -333,21 +334,12 @@ export class PostgresStorage implements Storage {
       this.pool = this.options.client;
       this.ownsPool = false;
     } else {
-      const config: pg.PoolConfig = {
-        max: 10,
-        keepAlive: true,
-        // Notice a silently dead peer in about a minute, not the OS default of two hours.
-        keepAliveInitialDelayMillis: 10_000,
-        connectionTimeoutMillis: Math.max(500, Math.min(5000, deadlineSeconds * 1000)),
-        ...this.clientConfig,
-      };
-      const pool = new pg.Pool(config);
-      // An idle connection that dies (server restart, pg_terminate_backend) is dropped by the pool;
-      // without a handler the 'error' event would crash the process.
-      pool.on("error", (err) => {
-        logger.warn("idle PostgreSQL connection lost", { error: scrub(err.message, this.password) });
-      });
-      this.pool = pool;
+      this.pool = createOwnedPool(
+        this.clientConfig,
+        { max: 10, connectionTimeoutMillis: Math.max(500, Math.min(5000, deadlineSeconds * 1000)) },
+        logger,
+        this.password,
+      );
       this.ownsPool = true;
     }
     try {
