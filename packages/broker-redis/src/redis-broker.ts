@@ -1,4 +1,5 @@
 import {
+  type BegunDelivery,
   type Broker,
   type BrokerStats,
   type ClaimOptions,
@@ -7,14 +8,18 @@ import {
   type Delivery,
   decodeEnvelope,
   encodeEnvelope,
+  type FinalOutcome,
+  type FusedOperations,
   InvalidOptionError,
   type Logger,
   MAX_PRIORITY,
   MalformedMessageError,
   maskUrl,
+  type NewTaskRecord,
   NotStartedError,
   type PublishMessage,
   QTasksError,
+  type Storage,
   silentLogger,
   type TaskEnvelope,
   validatePriority,
@@ -22,7 +27,21 @@ import {
 } from "@qtasks/core";
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { RedisBrokerCommandError, RedisUnavailableError } from "./errors";
-import { ACK, CLAIM, DEAD_LETTER, EXTEND, LIST_DEAD, PUBLISH, REDRIVE, RELEASE, STATS } from "./scripts";
+import { hashTagOf, plainReply, type StorageFusion, sameEndpoint, storageFusionOf } from "./fusion";
+import {
+  ACK,
+  CLAIM,
+  DEAD_LETTER,
+  EXTEND,
+  fusedClaimBeginScript,
+  fusedEnqueueScript,
+  fusedFinishAckScript,
+  LIST_DEAD,
+  PUBLISH,
+  REDRIVE,
+  RELEASE,
+  STATS,
+} from "./scripts";
 
 export interface RedisBrokerOptions {
   /** Redis URL. Default `REDIS_URL`, else `redis://127.0.0.1:6379`. Ignored when `client` is given. */
@@ -89,6 +108,9 @@ interface ScriptCommands {
   qtasksBrokerListDead(...args: Arg[]): Promise<string[]>;
   qtasksBrokerRedrive(...args: Arg[]): Promise<number>;
   qtasksBrokerStats(...args: Arg[]): Promise<number[]>;
+  qtasksFusedEnqueue(...args: Arg[]): Promise<number>;
+  qtasksFusedClaimBeginBuffer(...args: Arg[]): Promise<[[number, number, ...Buffer[]], unknown[]]>;
+  qtasksFusedFinishAck(...args: Arg[]): Promise<unknown[]>;
 }
 
 /** A standalone or cluster client: the broker uses only what both offer. */
@@ -115,6 +137,22 @@ interface TokenBatch {
   kind: "ack" | "extendLease";
   items: { token: string; id: string; resolve(ok: boolean): void; reject(error: unknown): void }[];
 }
+
+/** A fused finish-and-ack waiting for the tick's batch. */
+interface FinishItem {
+  uuid: string;
+  attempt: number;
+  outcome: FinalOutcome;
+  token: string;
+  id: string;
+  resolve(ok: boolean): void;
+  reject(error: unknown): void;
+}
+
+/** Records (and their envelopes) per fused enqueue call; the calls of one enqueue share one write. */
+const FUSED_ENQUEUE_CHUNK = 500;
+/** Most items one fused finish-and-ack call carries. */
+const FUSED_FINISH_LIMIT = 500;
 // Expired leases and due delays moved per claim, so one claim never holds Redis for long.
 const SWEEP_LIMIT = 1000;
 // Most envelopes one claim hands out (Lua's unpack() has a stack limit near 8000 values).
@@ -178,6 +216,8 @@ export class RedisBroker implements Broker, RawInjector {
   // Acks and lease renewals issued in one tick, sent as one script call each (see batched()).
   private readonly ackBatch: TokenBatch = { kind: "ack", items: [] };
   private readonly extendBatch: TokenBatch = { kind: "extendLease", items: [] };
+  // Fused finish-and-ack calls of one tick, sent as one script call (see fuse()).
+  private readonly finishBatch: FinishItem[] = [];
   private blockLoopRunning = false;
   private mainDown = false;
   private blockingDown = false;
@@ -322,13 +362,7 @@ export class RedisBroker implements Broker, RawInjector {
       this.client("publish");
       return;
     }
-    const args: Arg[] = [messages.length];
-    for (const m of messages) {
-      const priority = validatePriority(m.envelope.priority, "envelope.priority");
-      const delay = m.delay === undefined || m.delay === 0 ? 0 : validateSeconds(m.delay, "delay");
-      args.push(MAX_PRIORITY - priority, Math.round(delay * 1000), encodeEnvelope(m.envelope));
-    }
-    await this.publishArgs("publish", args);
+    await this.publishArgs("publish", encodeMessages(messages));
   }
 
   /**
@@ -342,6 +376,18 @@ export class RedisBroker implements Broker, RawInjector {
   }
 
   async claim(max: number, options: ClaimOptions): Promise<Delivery[]> {
+    return this.claimWith(max, options, (m) => this.claimOnce(m));
+  }
+
+  /**
+   * The claim loop: one claim round trip (`once`), then, if nothing was ready, a wait for a wake-up
+   * (or the next due delay, or a sweep), up to `waitSeconds`. Lost connections are waited out.
+   */
+  private async claimWith<T>(
+    max: number,
+    options: ClaimOptions,
+    once: (max: number) => Promise<{ deliveries: T[]; waitMs: number; malformed: number }>,
+  ): Promise<T[]> {
     this.client("claim");
     if (!Number.isInteger(max) || max < 0)
       throw new InvalidOptionError("max", `must be an integer >= 0, got ${String(max)}`);
@@ -358,9 +404,9 @@ export class RedisBroker implements Broker, RawInjector {
         await this.waitReady(main, Math.min(left, this.sweepMs), signal);
         continue;
       }
-      let batch: { deliveries: Delivery[]; waitMs: number; malformed: number };
+      let batch: { deliveries: T[]; waitMs: number; malformed: number };
       try {
-        batch = await this.claimOnce(Math.min(max, CLAIM_LIMIT));
+        batch = await once(Math.min(max, CLAIM_LIMIT));
       } catch (error) {
         if (!this.started) return [];
         if (isReplyError(error))
@@ -469,6 +515,49 @@ export class RedisBroker implements Broker, RawInjector {
     return { ready, delayed: Number(r[0]), inFlight: Number(r[1]), deadLetters: Number(r[2]) };
   }
 
+  /**
+   * Fused operations with a `RedisStorage` on the same Redis server and database whose key prefix
+   * has the same hash tag (the defaults do): add + publish, claim + begin and finish + ack each run
+   * as one script, so each is one atomic step and one round trip (see `FusedOperations`). Anything
+   * else (another storage, another server, a Redis Cluster client) answers `undefined`.
+   */
+  fuse(storage: Storage): FusedOperations | undefined {
+    if (!this.started || !(this.main instanceof Redis)) return undefined;
+    const surface = storageFusionOf(storage);
+    if (!surface || !sameEndpoint(this.main, surface.client)) return undefined;
+    const tag = hashTagOf(this.keyPrefix);
+    if (tag === undefined || tag !== hashTagOf(surface.prefix)) return undefined;
+    const main = this.main;
+    const define = (name: string, lua: string) => {
+      if (!(name in main)) main.defineCommand(name, { lua });
+    };
+    define("qtasksFusedEnqueue", fusedEnqueueScript(surface.scripts.add));
+    define("qtasksFusedClaimBegin", fusedClaimBeginScript(surface.scripts.beginMany));
+    define("qtasksFusedFinishAck", fusedFinishAckScript(surface.scripts.finishMany));
+    this.logger.debug("fused with the Redis storage", { prefix: surface.prefix });
+    return {
+      enqueue: (records, messages) => this.fusedEnqueue(surface, records, messages),
+      claimAndBegin: (max, options) => this.claimWith(max, options, (m) => this.fusedClaimOnce(surface, m)),
+      finishAndAck: (delivery, attempt, outcome) => {
+        const t = parseToken(delivery.token);
+        if (!t) return Promise.resolve(false);
+        this.client("finishAndAck");
+        return new Promise<boolean>((resolve, reject) => {
+          this.finishBatch.push({
+            uuid: delivery.envelope.uuid,
+            attempt,
+            outcome,
+            token: delivery.token,
+            id: t.id,
+            resolve,
+            reject,
+          });
+          if (this.finishBatch.length === 1) process.nextTick(() => this.flushFinish(surface));
+        });
+      },
+    };
+  }
+
   // --- internals ---------------------------------------------------------------------------------
 
   private client(what: string): ScriptClient {
@@ -481,6 +570,114 @@ export class RedisBroker implements Broker, RawInjector {
     await this.op(what, (c) =>
       c.qtasksBrokerPublish(k.seq, k.ready, k.delayed, k.msg, k.wake, k.dgen, ...args),
     );
+  }
+
+  /** Storage add + publish per chunk, every chunk in the same write; publish's fail-fast rules. */
+  private async fusedEnqueue(
+    surface: StorageFusion,
+    records: NewTaskRecord[],
+    messages: PublishMessage[],
+  ): Promise<void> {
+    if (!Array.isArray(records) || !Array.isArray(messages))
+      throw new InvalidOptionError("records", "records and messages must be arrays");
+    const k = this.keys;
+    const brokerKeys = [k.seq, k.ready, k.delayed, k.msg, k.wake, k.dgen];
+    // Encode everything before any I/O: a value that cannot be stored or published rejects first.
+    const calls: Arg[][] = [];
+    const total = Math.max(records.length, messages.length);
+    for (let i = 0; i < total; i += FUSED_ENQUEUE_CHUNK) {
+      const store = surface.addCall(records.slice(i, i + FUSED_ENQUEUE_CHUNK));
+      const publish = encodeMessages(messages.slice(i, i + FUSED_ENQUEUE_CHUNK));
+      calls.push([
+        store.keys.length + brokerKeys.length,
+        ...store.keys,
+        ...brokerKeys,
+        store.keys.length,
+        store.args.length,
+        ...store.args,
+        ...publish,
+      ]);
+    }
+    if (calls.length === 0) {
+      this.client("enqueue");
+      return;
+    }
+    await this.op("enqueue", (c) => Promise.all(calls.map((args) => c.qtasksFusedEnqueue(...args))));
+  }
+
+  /** One claim-and-begin round trip: a claim, and each claimed record begun in the same script. */
+  private async fusedClaimOnce(
+    surface: StorageFusion,
+    max: number,
+  ): Promise<{ deliveries: BegunDelivery[]; waitMs: number; malformed: number }> {
+    const c = this.main!;
+    const head = surface.beginHead();
+    const keys = this.claimKeys();
+    const [claimed, begins] = await c.qtasksFusedClaimBeginBuffer(
+      head.keys.length + keys.length,
+      ...head.keys,
+      ...keys,
+      head.keys.length,
+      head.args.length + 1,
+      ...head.args,
+      head.taskPrefix,
+      ...this.claimArgs(max),
+    );
+    const parsed = await this.parseClaim(c, claimed);
+    const deliveries: BegunDelivery[] = parsed.deliveries.map(({ delivery, at }) => {
+      const reply = plainReply(begins[at]);
+      // An item error ({-1, message}) or no record (0): the worker begins it itself and sees why.
+      if (reply === 0 || (Array.isArray(reply) && reply[0] === -1)) return { delivery };
+      try {
+        const begun = surface.decodeBegin(delivery.envelope.uuid, reply);
+        return begun ? { delivery, begun } : { delivery };
+      } catch {
+        return { delivery };
+      }
+    });
+    return { deliveries, waitMs: parsed.waitMs, malformed: parsed.malformed };
+  }
+
+  /** Sends the tick's finish-and-ack items, up to FUSED_FINISH_LIMIT per script call. Not resent
+   * after a lost connection (the worker hands the task back; its redelivery finds it final). */
+  private flushFinish(surface: StorageFusion): void {
+    const items = this.finishBatch.splice(0);
+    const k = this.keys;
+    for (let i = 0; i < items.length; i += FUSED_FINISH_LIMIT) {
+      const chunk = items.slice(i, i + FUSED_FINISH_LIMIT);
+      let args: Arg[];
+      try {
+        const store = surface.finishCall(chunk);
+        const brokerKeys = [k.lease, k.msg, k.dc];
+        args = [
+          store.keys.length + brokerKeys.length,
+          ...store.keys,
+          ...brokerKeys,
+          store.keys.length,
+          store.args.length,
+          ...store.args,
+        ];
+        for (const x of chunk) args.push(x.token, x.id);
+      } catch (error) {
+        for (const x of chunk) x.reject(error);
+        continue;
+      }
+      this.op("finishAndAck", (c) => c.qtasksFusedFinishAck(...args)).then(
+        (res) => {
+          for (let j = 0; j < chunk.length; j++) {
+            const r = res[j];
+            if (Array.isArray(r) && Number(r[0]) === -1)
+              chunk[j]!.reject(
+                new RedisBrokerCommandError(`finishAndAck failed: ${this.scrub(String(r[1]))}`),
+              );
+            else chunk[j]!.resolve(Number(r) === 1);
+          }
+        },
+        (error: unknown) => {
+          for (const x of chunk) x.reject(error);
+        },
+      );
+    }
   }
 
   private deadLetterCall(c: ScriptClient, triples: Arg[]): Promise<number> {
@@ -596,24 +793,35 @@ export class RedisBroker implements Broker, RawInjector {
     max: number,
   ): Promise<{ deliveries: Delivery[]; waitMs: number; malformed: number }> {
     const c = this.main!;
+    const reply = await c.qtasksBrokerClaimBuffer(...this.claimKeys(), ...this.claimArgs(max));
+    const parsed = await this.parseClaim(c, reply);
+    return {
+      deliveries: parsed.deliveries.map((x) => x.delivery),
+      waitMs: parsed.waitMs,
+      malformed: parsed.malformed,
+    };
+  }
+
+  private claimKeys(): string[] {
     const k = this.keys;
-    const reply = await c.qtasksBrokerClaimBuffer(
-      k.ready,
-      k.delayed,
-      k.lease,
-      k.msg,
-      k.dc,
-      k.seq,
-      k.wake,
-      k.dgen,
-      max,
-      Math.round(this.leaseSeconds * 1000),
-      SWEEP_LIMIT,
-      this.seenGen,
-    );
+    return [k.ready, k.delayed, k.lease, k.msg, k.dc, k.seq, k.wake, k.dgen];
+  }
+
+  private claimArgs(max: number): Arg[] {
+    return [max, Math.round(this.leaseSeconds * 1000), SWEEP_LIMIT, this.seenGen];
+  }
+
+  /**
+   * Reads a claim reply: the wait hint, the schedule generation, then token and raw envelope pairs.
+   * Malformed envelopes are dead-lettered here; each delivery keeps its position in the reply.
+   */
+  private async parseClaim(
+    c: ScriptClient,
+    reply: [number, number, ...Buffer[]],
+  ): Promise<{ deliveries: { delivery: Delivery; at: number }[]; waitMs: number; malformed: number }> {
     const waitMs = Number(reply[0]);
     this.seenGen = Math.max(this.seenGen, Number(reply[1]));
-    const deliveries: Delivery[] = [];
+    const deliveries: { delivery: Delivery; at: number }[] = [];
     const bad: Arg[] = [];
     for (let i = 2; i + 1 < reply.length; i += 2) {
       const token = (reply[i] as Buffer).toString("latin1");
@@ -629,7 +837,7 @@ export class RedisBroker implements Broker, RawInjector {
         bad.push(token, t.id, `m${JSON.stringify({ reason: "malformed", detail, at: Date.now() })}`);
         continue;
       }
-      deliveries.push({ envelope, deliveryCount: t.count, token });
+      deliveries.push({ delivery: { envelope, deliveryCount: t.count, token }, at: (i - 2) / 2 });
     }
     if (bad.length > 0) {
       try {
@@ -826,6 +1034,17 @@ export class RedisBroker implements Broker, RawInjector {
     }
     return out;
   }
+}
+
+/** PUBLISH's ARGV for these messages: n, then band, delay in ms and the encoded envelope of each. */
+function encodeMessages(messages: PublishMessage[]): Arg[] {
+  const args: Arg[] = [messages.length];
+  for (const m of messages) {
+    const priority = validatePriority(m.envelope.priority, "envelope.priority");
+    const delay = m.delay === undefined || m.delay === 0 ? 0 : validateSeconds(m.delay, "delay");
+    args.push(MAX_PRIORITY - priority, Math.round(delay * 1000), encodeEnvelope(m.envelope));
+  }
+  return args;
 }
 
 function positiveMs(value: unknown, option: string): number {

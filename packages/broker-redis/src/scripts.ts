@@ -311,3 +311,89 @@ while score do
 end
 return out
 `;
+
+// --- Fused scripts: the broker's and the Redis storage's scripts in one call ---------------------
+//
+// When RedisStorage shares the broker's Redis, its scripts (handed over through its fusion surface)
+// run inside the broker's: each script is wrapped as a local Lua function of (KEYS, ARGV), whose
+// parameters shadow the globals, so both run unchanged in one atomic call and one round trip.
+
+/** A script's text as a local function `name(KEYS, ARGV)`. */
+function asFunction(name: string, lua: string): string {
+  return `local function ${name}(KEYS, ARGV)\n${lua}\nend\n`;
+}
+
+// The fused call's KEYS are the storage part's then the broker part's; ARGV[1] and ARGV[2] say how
+// many KEYS and ARGV the storage part has, and its ARGV follow them.
+const SPLIT = `
+local nsk, nsa = tonumber(ARGV[1]), tonumber(ARGV[2])
+local sk, sa, bk, ba = {}, {}, {}, {}
+for i = 1, nsk do sk[i] = KEYS[i] end
+for i = nsk + 1, #KEYS do bk[#bk + 1] = KEYS[i] end
+for i = 1, nsa do sa[i] = ARGV[2 + i] end
+for i = 3 + nsa, #ARGV do ba[#ba + 1] = ARGV[i] end
+`;
+
+/**
+ * storage add + PUBLISH. Storage part: the storage's `add` call. Broker part: PUBLISH's KEYS and
+ * ARGV. Replies what PUBLISH replies.
+ */
+export function fusedEnqueueScript(storageAdd: string): string {
+  return `${asFunction("storage_add", storageAdd)}${asFunction("broker_publish", PUBLISH)}${SPLIT}
+storage_add(sk, sa)
+return broker_publish(bk, ba)`;
+}
+
+/**
+ * storage finishMany + ACK of the items it wrote. Storage part: the `finishMany` call. Broker part:
+ * ACK's KEYS; ARGV one token and id per item, in the items' order. An item the storage refused
+ * (stale attempt) is not acked. Replies `finishMany`'s reply.
+ */
+export function fusedFinishAckScript(storageFinishMany: string): string {
+  return `${asFunction("storage_finish", storageFinishMany)}${asFunction("broker_ack", ACK)}${SPLIT}
+local res = storage_finish(sk, sa)
+local acks = {'0'}
+for i, r in ipairs(res) do
+  if r == 1 then
+    acks[#acks + 1] = ba[2 * i - 1]
+    acks[#acks + 1] = ba[2 * i]
+  end
+end
+if #acks > 1 then broker_ack(bk, acks) end
+return res`;
+}
+
+/**
+ * CLAIM + storage beginMany of the claimed envelopes' records. Storage part: the head of a
+ * `beginMany` call (KEYS seq, idx:all, idx:new, idx:process; ARGV the channel prefix), then the task
+ * key prefix as one more ARGV. Broker part: CLAIM's KEYS and ARGV.
+ * The uuid is read from each envelope (JSON); an envelope that does not parse, or whose uuid is not
+ * plain hex and dashes, is not begun here (the worker begins it, or the broker dead-letters it).
+ * Existing records only (no create items): a missing record answers 0 and the worker creates it.
+ * Replies {CLAIM's reply, one begin reply (or 0) per claimed envelope}.
+ */
+export function fusedClaimBeginScript(storageBeginMany: string): string {
+  return `${asFunction("storage_begin", storageBeginMany)}${asFunction("broker_claim", CLAIM)}${SPLIT}
+local taskPrefix = sa[#sa]
+sa[#sa] = nil
+local out = broker_claim(bk, ba)
+local n = (#out - 2) / 2
+local begins = {}
+for j = 1, n do begins[j] = 0 end
+local at = {}
+for j = 1, n do
+  local ok, env = pcall(cjson.decode, out[2 + 2 * j])
+  local uuid = ok and type(env) == 'table' and env.uuid
+  if type(uuid) == 'string' and #uuid <= 64 and string.match(uuid, '^[%x%-]+$') then
+    sk[#sk + 1] = taskPrefix .. uuid
+    sa[#sa + 1] = uuid
+    sa[#sa + 1] = '0'
+    at[#at + 1] = j
+  end
+end
+if #at > 0 then
+  local res = storage_begin(sk, sa)
+  for i, j in ipairs(at) do begins[j] = res[i] end
+end
+return {out, begins}`;
+}

@@ -1,4 +1,4 @@
-import type { Broker, BrokerStats, DeadLetter, PublishMessage } from "./contracts/broker";
+import type { Broker, BrokerStats, DeadLetter, FusedOperations, PublishMessage } from "./contracts/broker";
 import type { ComponentContext } from "./contracts/component";
 import type { QueueTasksConfig } from "./contracts/context";
 import type { GlobalConfig, WorkerInfo } from "./contracts/global-config";
@@ -105,6 +105,8 @@ export class QueueTasks implements SharedTaskHost {
   private worker: DefaultWorker | undefined;
   private connecting: Promise<void> | undefined;
   private stopped = false;
+  /** What `broker.fuse(storage)` offered after connecting (see `Broker.fuse`). */
+  private fused: FusedOperations | undefined;
 
   constructor(options: QueueTasksOptions = {}) {
     const name = options.name ?? "qtasks";
@@ -167,6 +169,8 @@ export class QueueTasks implements SharedTaskHost {
         await this.storage.start(ctx);
         await this.broker.start(ctx);
         await this.globalConfig.start(ctx);
+        this.fused = this.broker.fuse?.(this.storage);
+        if (this.fused) this.logger.debug("broker and storage fused: one round trip per step");
       })();
       this.connecting.catch(() => {
         this.connecting = undefined;
@@ -205,6 +209,7 @@ export class QueueTasks implements SharedTaskHost {
       await this.storage.stop();
     }
     this.connecting = undefined;
+    this.fused = undefined;
     this.stopped = true;
     forgetApp(this);
   }
@@ -437,8 +442,11 @@ export class QueueTasks implements SharedTaskHost {
   /** Storage first, then the broker: a published envelope always has its record. */
   private async commit(records: NewTaskRecord[], messages: PublishMessage[]): Promise<void> {
     if (records.length === 0) return;
-    await this.storage.add(records);
-    await this.broker.publish(messages);
+    if (this.fused) await this.fused.enqueue(records, messages);
+    else {
+      await this.storage.add(records);
+      await this.broker.publish(messages);
+    }
     if (this.events.has("task:enqueue"))
       for (const m of messages)
         this.events.emit("task:enqueue", {
@@ -471,6 +479,7 @@ export class QueueTasks implements SharedTaskHost {
       events: this.events,
       middlewaresBefore: this.middlewaresBefore,
       middlewaresAfter: this.middlewaresAfter,
+      fused: () => this.fused,
       lookupTask: (name: string) => this.lookupTask(name),
       enqueueChild: this.enqueueChild.bind(this),
     };

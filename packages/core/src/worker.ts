@@ -1,12 +1,12 @@
 import { hostname } from "node:os";
 import { createTaskSelf, RunContext, type RunScope } from "./context";
-import type { Broker, Delivery } from "./contracts/broker";
+import type { BegunDelivery, Broker, Delivery, FusedOperations } from "./contracts/broker";
 import type { ComponentMap, QueueTasksConfig } from "./contracts/context";
 import type { GlobalConfig } from "./contracts/global-config";
 import type { Logger } from "./contracts/logger";
 import type { Plugin } from "./contracts/plugin";
-import type { TaskRecord } from "./contracts/record";
-import type { FinalOutcome, Storage } from "./contracts/storage";
+import type { NewTaskRecord, TaskRecord } from "./contracts/record";
+import type { BeginResult, FinalOutcome, Storage } from "./contracts/storage";
 import type {
   EnqueueOptions,
   ExecutionOutcome,
@@ -32,6 +32,8 @@ export interface WorkerHost {
   readonly logger: Logger;
   readonly plugins: readonly Plugin[];
   readonly events: TypedEmitter<QueueTasksEvents>;
+  /** The broker's fused operations with the storage, if it offered any (see `Broker.fuse`). */
+  fused?(): FusedOperations | undefined;
   readonly middlewaresBefore: readonly MiddlewareBeforeEntry[];
   readonly middlewaresAfter: readonly MiddlewareAfterEntry[];
   lookupTask(name: string): AnyTask | undefined;
@@ -181,9 +183,16 @@ export class DefaultWorker implements Worker {
         });
         continue;
       }
-      let deliveries: Delivery[];
+      let deliveries: (Delivery | BegunDelivery)[];
+      const fused = this.host.fused?.();
+      const claimOptions = { waitSeconds: 5, signal: this.claimAbort.signal };
       try {
-        deliveries = await this.host.broker.claim(room, { waitSeconds: 5, signal: this.claimAbort.signal });
+        // Claim and begin in one step, unless deliveries may wait in the prefetch buffer (their
+        // records would say `process` while they wait).
+        deliveries =
+          fused && this.prefetch === 0
+            ? await fused.claimAndBegin(room, claimOptions)
+            : await this.host.broker.claim(room, claimOptions);
         failures = 0;
       } catch (error) {
         if (this.stopping) break;
@@ -193,23 +202,25 @@ export class DefaultWorker implements Worker {
         await sleepMs(backoff, this.claimAbort.signal);
         continue;
       }
-      for (const d of deliveries) {
+      for (const item of deliveries) {
+        const [d, begun] = "delivery" in item ? [item.delivery, item.begun] : [item, undefined];
         if (this.stopping) {
-          // Claimed as we stopped: hand it straight back.
+          // Claimed as we stopped: hand it straight back (a begun record stays `process` until the
+          // next delivery begins it again, as after a crash).
           await this.host.broker.release(d).catch(() => {});
           continue;
         }
-        if (this.busy < this.concurrency) this.spawn(d);
+        if (this.busy < this.concurrency) this.spawn(d, begun);
         else this.buffered.push(d);
       }
     }
   }
 
-  private spawn(delivery: Delivery): void {
+  private spawn(delivery: Delivery, begun?: BeginResult): void {
     const run: Run = { delivery, controller: new AbortController(), released: false, waiting: 0 };
     this.runs.add(run);
     this.busy++;
-    this.process(run)
+    this.process(run, begun)
       .catch(async (error) => {
         // Storage or broker failed mid-run: nothing final was acked, so the task is not lost.
         // Hand it back after a pause rather than spinning on a failing service.
@@ -259,13 +270,13 @@ export class DefaultWorker implements Worker {
     }
   }
 
-  private async process(run: Run): Promise<void> {
+  private async process(run: Run, preBegun?: BeginResult): Promise<void> {
     const { host } = this;
     const { delivery } = run;
     const env = delivery.envelope;
 
     if (delivery.deliveryCount > host.broker.deliveryLimit) {
-      const begun = await host.storage.begin(env.uuid, env);
+      const begun = preBegun ?? (await host.storage.begin(env.uuid, env));
       if (begun.kind === "final") {
         await host.broker.ack(delivery);
         return;
@@ -283,7 +294,7 @@ export class DefaultWorker implements Worker {
       return;
     }
 
-    const begun = await host.storage.begin(env.uuid, env);
+    const begun = preBegun ?? (await host.storage.begin(env.uuid, env));
     if (begun.kind === "final") {
       // Already final (a redelivery after the final write): ack without running again.
       await host.broker.ack(delivery);
@@ -378,6 +389,7 @@ export class DefaultWorker implements Worker {
   ): Promise<void> {
     const { host } = this;
     const env = run.delivery.envelope;
+    const fused = host.fused?.();
     let final: FinalOutcome;
     switch (outcome.status) {
       case "success": {
@@ -408,20 +420,23 @@ export class DefaultWorker implements Worker {
           retryOf: env.uuid,
           enqueuedAt: Date.now(),
         };
-        await host.storage.add([
-          {
-            uuid: next,
-            taskName: env.taskName,
-            priority: env.priority,
-            args: record.args,
-            retries: env.retries + 1,
-            retryOf: env.uuid,
-            parentUuid: env.parentUuid,
-            tags: record.tags,
-            extra: record.extra,
-          },
-        ]);
-        await host.broker.publish([{ envelope: nextEnvelope, delay: outcome.delay }]);
+        const nextRecord: NewTaskRecord = {
+          uuid: next,
+          taskName: env.taskName,
+          priority: env.priority,
+          args: record.args,
+          retries: env.retries + 1,
+          retryOf: env.uuid,
+          parentUuid: env.parentUuid,
+          tags: record.tags,
+          extra: record.extra,
+        };
+        const nextMessage = { envelope: nextEnvelope, delay: outcome.delay };
+        if (fused) await fused.enqueue([nextRecord], [nextMessage]);
+        else {
+          await host.storage.add([nextRecord]);
+          await host.broker.publish([nextMessage]);
+        }
         final = { ...errorOutcome(outcome.error), status: "retry", retryUuid: next } as FinalOutcome;
         host.events.emit("task:retry", {
           uuid: env.uuid,
@@ -433,7 +448,9 @@ export class DefaultWorker implements Worker {
         break;
       }
     }
-    const ok = await host.storage.finish(env.uuid, attempt, final);
+    const ok = fused
+      ? await fused.finishAndAck(run.delivery, attempt, final)
+      : await host.storage.finish(env.uuid, attempt, final);
     if (!ok) {
       host.events.emit("task:stale", { uuid: env.uuid, taskName: env.taskName, attempt });
       this.log.warn("stale completion refused: a newer attempt owns this task", {
@@ -443,7 +460,7 @@ export class DefaultWorker implements Worker {
       });
       return;
     }
-    await host.broker.ack(run.delivery);
+    if (!fused) await host.broker.ack(run.delivery);
 
     // The final record is only built for someone who looks at it (events, plugins).
     const listens =

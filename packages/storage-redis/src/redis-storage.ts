@@ -15,15 +15,7 @@ import type {
 } from "@qtasks/core";
 import { InvalidOptionError, maskUrl, NotStartedError, TASK_STATUSES } from "@qtasks/core";
 import type { Redis } from "ioredis";
-import {
-  createdAtArg,
-  decodeRecord,
-  envelopeFields,
-  newRecordFields,
-  outcomeFields,
-  pairsToMap,
-  toJson,
-} from "./codec";
+import { decodeRecord, envelopeFields, toJson } from "./codec";
 import type { RedisConnectionOptions } from "./connection";
 import {
   attachErrorLog,
@@ -36,6 +28,16 @@ import {
   toConnectionError,
   withDeadline,
 } from "./connection";
+import {
+  addCall,
+  beginHead,
+  decodeBegin,
+  finishHead,
+  finishItem,
+  REDIS_STORAGE_FUSION,
+  type RedisStorageFusion,
+  type ScriptCall,
+} from "./fusion";
 import { StorageKeys } from "./keys";
 import {
   ADD,
@@ -232,21 +234,18 @@ export class RedisStorage implements Storage {
     if (records.length === 0) return;
     const k = this.k();
     // Encode everything first: a value that cannot be stored rejects before anything is written.
-    const encoded = records.map((r) => ({
-      uuid: r.uuid,
-      createdAt: createdAtArg(r.createdAt),
-      fields: newRecordFields(r),
-    }));
+    const calls: ScriptCall[] = [];
+    for (let i = 0; i < records.length; i += ADD_CHUNK)
+      calls.push(addCall(k, records.slice(i, i + ADD_CHUNK)));
     const client = this.c();
     await this.run("add", async () => {
       const pipe = client.pipeline();
-      for (let i = 0; i < encoded.length; i += ADD_CHUNK) {
-        const chunk = encoded.slice(i, i + ADD_CHUNK);
-        const args: (string | number)[] = [chunk.length + 3, k.seq, k.all, k.status("new")];
-        for (const r of chunk) args.push(k.task(r.uuid));
-        for (const r of chunk) args.push(r.uuid, r.createdAt, r.fields.length, ...r.fields);
-        (pipe as unknown as Record<string, Script>).qtasksStorageAdd!(...args);
-      }
+      for (const call of calls)
+        (pipe as unknown as Record<string, Script>).qtasksStorageAdd!(
+          call.keys.length,
+          ...call.keys,
+          ...call.args,
+        );
       const results = await pipe.exec();
       for (const [err] of results ?? []) if (err) throw err;
     });
@@ -261,39 +260,37 @@ export class RedisStorage implements Storage {
       const create = envelopeFields(uuid, envelope);
       reply = await this.enqueue("begin", key, [uuid, create.length, ...create]);
     }
-    const r = reply as [number, ...unknown[]];
-    if (r[0] === 2) return { kind: "final", record: decodeRecord(uuid, pairsToMap(r[1] as string[]))! };
-    const [, attempt, now, createdAt, d, cancelReason] = r as [
-      number,
-      number,
-      number,
-      string,
-      string,
-      string | null,
-    ];
-    const fields = new Map<string, string>([
-      ["status", "process"],
-      ["attempt", String(attempt)],
-      ["createdAt", createdAt],
-      ["updatedAt", String(now)],
-      ["startedAt", String(now)],
-      ["d", d],
-    ]);
-    if (cancelReason != null) fields.set("cancelReason", cancelReason);
-    const record = decodeRecord(uuid, fields)!;
-    return { kind: "started", attempt: record.attempt, record };
+    // Never 0 here: a call with create items creates the missing record.
+    return decodeBegin(uuid, reply)!;
   }
 
   async finish(uuid: string, attempt: number, outcome: FinalOutcome): Promise<boolean> {
-    const k = this.k();
-    const fields = outcomeFields(outcome);
-    const reply = await this.enqueue(
-      "finish",
-      // The outputs list is only touched (PEXPIRE) with retention.
-      this.retentionMs > 0 ? [k.task(uuid), k.outputs(uuid)] : [k.task(uuid)],
-      [uuid, String(attempt), outcome.status, fields.length, ...fields],
-    );
+    const item = finishItem(this.k(), this.retentionMs, uuid, attempt, outcome);
+    const reply = await this.enqueue("finish", item.keys, item.args);
     return reply === 1;
+  }
+
+  /** The fusion surface for a Redis broker on the same Redis (see `RedisStorageFusion`). */
+  [REDIS_STORAGE_FUSION](): RedisStorageFusion {
+    const k = this.k();
+    const retentionMs = this.retentionMs;
+    return {
+      client: this.c(),
+      prefix: k.prefix,
+      scripts: { add: ADD, beginMany: BEGIN_MANY, finishMany: FINISH_MANY },
+      addCall: (records) => addCall(k, records),
+      beginHead: () => ({ ...beginHead(k), taskPrefix: k.task("") }),
+      finishCall: (items) => {
+        const call = finishHead(k, retentionMs);
+        for (const it of items) {
+          const one = finishItem(k, retentionMs, it.uuid, it.attempt, it.outcome);
+          call.keys.push(...one.keys);
+          call.args.push(...one.args);
+        }
+        return call;
+      },
+      decodeBegin,
+    };
   }
 
   async get(uuid: string): Promise<TaskRecord | null> {
@@ -500,22 +497,13 @@ export class RedisStorage implements Storage {
     let replies: unknown[];
     try {
       const k = this.k();
-      const keys: string[] =
+      const head =
         kind === "begin"
-          ? [k.seq, k.all, k.status("new"), k.status("process")]
+          ? beginHead(k)
           : kind === "finish"
-            ? [
-                k.finished,
-                k.status("new"),
-                k.status("process"),
-                k.status("success"),
-                k.status("error"),
-                k.status("cancel"),
-                k.status("retry"),
-              ]
-            : [];
-      const args: (string | number)[] =
-        kind === "finish" ? [k.channel(""), this.retentionMs] : [k.channel("")];
+            ? finishHead(k, this.retentionMs)
+            : { keys: [], args: [k.channel("")] };
+      const { keys, args } = head;
       for (const it of items) {
         for (const key of it.keys) keys.push(key);
         for (const a of it.args) args.push(a);

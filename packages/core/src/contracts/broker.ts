@@ -1,5 +1,6 @@
 import type { ComponentContext } from "./component";
-import type { TaskEnvelope } from "./record";
+import type { NewTaskRecord, TaskEnvelope } from "./record";
+import type { BeginResult, FinalOutcome, Storage } from "./storage";
 
 /** One envelope to publish, with its own delay. */
 export interface PublishMessage {
@@ -107,4 +108,38 @@ export interface Broker {
   redriveDeadLetters(ids?: string[]): Promise<number>;
   /** Queue depths. */
   stats(): Promise<BrokerStats>;
+
+  /**
+   * Optional. When this broker and `storage` live on the same server (the Redis broker and the Redis
+   * storage on one Redis, say), operations that span both in one atomic step and one round trip.
+   * The app calls it once, after both have started, and uses what it returns instead of the separate
+   * calls; `undefined` (or no method) means no fusion, and nothing changes. The returned object is
+   * the broker's: it needs no closing and stops working when the broker stops.
+   */
+  fuse?(storage: Storage): FusedOperations | undefined;
+}
+
+/** A claimed delivery whose record was already begun in the same step (see `FusedOperations`). */
+export interface BegunDelivery {
+  delivery: Delivery;
+  /** What `storage.begin` would have answered; absent when the record could not be begun there
+   * (no record yet, say): the worker then calls `storage.begin` itself. */
+  begun?: BeginResult;
+}
+
+/**
+ * Broker and storage operations fused into one atomic step each (see `Broker.fuse`). Each has the
+ * exact meaning of the separate calls it replaces, with the same guarantees; only the round trips
+ * (and the window between the calls) go away.
+ */
+export interface FusedOperations {
+  /** `storage.add(records)` then `broker.publish(messages)`, both or neither. */
+  enqueue(records: NewTaskRecord[], messages: PublishMessage[]): Promise<void>;
+  /** `broker.claim(max, options)`, then `storage.begin` of each claimed envelope's record. */
+  claimAndBegin(max: number, options: ClaimOptions): Promise<BegunDelivery[]>;
+  /**
+   * `storage.finish(uuid, attempt, outcome)` and, only if that wrote, `broker.ack(delivery)`.
+   * Resolves to `finish`'s answer: `false` = stale attempt, nothing written and nothing acked.
+   */
+  finishAndAck(delivery: Delivery, attempt: number, outcome: FinalOutcome): Promise<boolean>;
 }
