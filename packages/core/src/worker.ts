@@ -53,6 +53,8 @@ interface Run {
   released: boolean;
   /** While > 0 the run waits on a child and does not hold a slot. */
   waiting: number;
+  /** The handler is done and its final write is on its way: the run no longer holds a slot. */
+  done?: boolean;
 }
 
 /**
@@ -153,7 +155,7 @@ export class DefaultWorker implements Worker {
       run.controller.abort(
         new QTasksError("QTASKS_WORKER_STOPPED", "the worker stopped before the task finished"),
       );
-      if (this.runs.delete(run) && run.waiting === 0) this.busy--;
+      if (this.runs.delete(run) && run.waiting === 0 && !run.done) this.busy--;
       try {
         if (await this.host.broker.release(run.delivery)) released++;
       } catch (error) {
@@ -231,8 +233,8 @@ export class DefaultWorker implements Worker {
         if (!run.released) await this.host.broker.release(delivery, { delay: 1 }).catch(() => {});
       })
       .finally(() => {
-        // A run waiting on a child gave its slot back already.
-        if (this.runs.delete(run) && run.waiting === 0) this.busy--;
+        // A run waiting on a child, or whose final write is in flight, gave its slot back already.
+        if (this.runs.delete(run) && run.waiting === 0 && !run.done) this.busy--;
         this.startBuffered();
         const w = this.slotWaiter;
         this.slotWaiter = undefined;
@@ -448,9 +450,13 @@ export class DefaultWorker implements Worker {
         break;
       }
     }
-    const ok = fused
-      ? await fused.finishAndAck(run.delivery, attempt, final)
-      : await host.storage.finish(env.uuid, attempt, final);
+    const writing = fused
+      ? fused.finishAndAck(run.delivery, attempt, final)
+      : host.storage.finish(env.uuid, attempt, final);
+    // The slot is free once the final write is issued: the next claim then goes out in the same
+    // write as this one (one round trip per task, not two). The lease is still held until the ack.
+    this.freeSlot(run);
+    const ok = await writing;
     if (!ok) {
       host.events.emit("task:stale", { uuid: env.uuid, taskName: env.taskName, attempt });
       this.log.warn("stale completion refused: a newer attempt owns this task", {
@@ -494,6 +500,17 @@ export class DefaultWorker implements Worker {
       host.events.emit("task:cancel", { uuid: env.uuid, taskName: env.taskName, reason: final.cancelReason });
     for (const p of host.plugins)
       await this.hook(p, "onTaskFinish", () => p.onTaskFinish?.({ record: finalRecord }));
+  }
+
+  private freeSlot(run: Run): void {
+    if (run.done) return;
+    run.done = true;
+    if (!this.runs.has(run) || run.waiting > 0) return;
+    this.busy--;
+    this.startBuffered();
+    const w = this.slotWaiter;
+    this.slotWaiter = undefined;
+    w?.();
   }
 
   private enterWait(run: Run): void {
