@@ -12,6 +12,7 @@ const concurrency = Number(process.env.QTASKS_REL_CONCURRENCY ?? 10);
 const shutdownTimeout = Number(process.env.QTASKS_REL_SHUTDOWN ?? 25);
 
 const storage = makeStorage(config);
+const broker = makeBroker(config);
 if (process.env.QTASKS_REL_CRASH_AFTER_FINAL) {
   // Scenario 6: die right after the first final write, before the worker can ack the broker.
   const finish = storage.finish.bind(storage);
@@ -20,11 +21,29 @@ if (process.env.QTASKS_REL_CRASH_AFTER_FINAL) {
     if (ok) process.kill(process.pid, "SIGKILL");
     return ok;
   };
+  // A fused pair (RedisBroker + RedisStorage) writes and acks in one atomic step, which has no such
+  // window: this worker alone writes and acks separately, so that the window exists and the crash
+  // lands in it. The next worker is fused throughout (its claim-and-begin finds the record final).
+  const fuse = broker.fuse?.bind(broker);
+  if (fuse)
+    broker.fuse = (s) => {
+      const ops = fuse(s);
+      return (
+        ops && {
+          ...ops,
+          finishAndAck: async (delivery, attempt, outcome) => {
+            const ok = await storage.finish(delivery.envelope.uuid, attempt, outcome);
+            if (ok) await broker.ack(delivery);
+            return ok;
+          },
+        }
+      );
+    };
 }
 
 const app = new QueueTasks({
   name: config.appName,
-  broker: makeBroker(config),
+  broker,
   storage,
   logger: new ConsoleLogger({ level: "warn", format: "json", stream: process.stderr }),
   config: {
