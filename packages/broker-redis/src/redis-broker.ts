@@ -28,6 +28,7 @@ import {
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { RedisBrokerCommandError, RedisUnavailableError } from "./errors";
 import { hashTagOf, plainReply, type StorageFusion, sameEndpoint, storageFusionOf } from "./fusion";
+import { defineScript } from "./script-commands";
 import {
   ACK,
   CLAIM,
@@ -301,7 +302,7 @@ export class RedisBroker implements Broker, RawInjector {
       });
       this.ownsMain = true;
     }
-    for (const [name, numberOfKeys, lua] of SCRIPTS) main.defineCommand(name, { numberOfKeys, lua });
+    for (const [name, numberOfKeys, lua] of SCRIPTS) defineScript(main, name, lua, numberOfKeys);
     this.main = main as ScriptClient;
     const blockName = `${main instanceof Redis && !this.options.client ? (main.options.connectionName ?? connectionName) : connectionName}:block`;
     this.blocking =
@@ -528,12 +529,9 @@ export class RedisBroker implements Broker, RawInjector {
     const tag = hashTagOf(this.keyPrefix);
     if (tag === undefined || tag !== hashTagOf(surface.prefix)) return undefined;
     const main = this.main;
-    const define = (name: string, lua: string) => {
-      if (!(name in main)) main.defineCommand(name, { lua });
-    };
-    define("qtasksFusedEnqueue", fusedEnqueueScript(surface.scripts.add));
-    define("qtasksFusedClaimBegin", fusedClaimBeginScript(surface.scripts.beginMany));
-    define("qtasksFusedFinishAck", fusedFinishAckScript(surface.scripts.finishMany));
+    defineScript(main, "qtasksFusedEnqueue", fusedEnqueueScript(surface.scripts.add));
+    defineScript(main, "qtasksFusedClaimBegin", fusedClaimBeginScript(surface.scripts.beginMany));
+    defineScript(main, "qtasksFusedFinishAck", fusedFinishAckScript(surface.scripts.finishMany));
     this.logger.debug("fused with the Redis storage", { prefix: surface.prefix });
     return {
       enqueue: (records, messages) => this.fusedEnqueue(surface, records, messages),

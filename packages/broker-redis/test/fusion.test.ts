@@ -170,6 +170,25 @@ describe("RedisBroker.fuse", () => {
     expect(await broker.ack(db!.delivery)).toBe(true);
   });
 
+  it("after SCRIPT FLUSH every script is sent again in full (EVALSHA, then EVAL on NOSCRIPT)", async () => {
+    const { broker, storage, ops } = await fused();
+    const x = task();
+    await ops.enqueue([x.record], [{ envelope: x.envelope }]);
+    // Harmless to other tests running at once: every client falls back the same way.
+    await redis.script("FLUSH");
+    const y = task();
+    await ops.enqueue([y.record], [{ envelope: y.envelope }]); // fused, plain reply
+    await redis.script("FLUSH");
+    const got = await ops.claimAndBegin(5, { waitSeconds: 1 }); // fused, Buffer reply
+    expect(got.map((g) => g.begun?.kind)).toEqual(["started", "started"]);
+    await redis.script("FLUSH");
+    for (const g of got)
+      expect(await ops.finishAndAck(g.delivery, 1, { status: "success", returning: 1 })).toBe(true);
+    await redis.script("FLUSH");
+    expect((await broker.stats()).inFlight).toBe(0); // the broker's own scripts
+    expect((await storage.get(y.record.uuid))?.status).toBe("success");
+  });
+
   it("an app on RedisBroker + RedisStorage runs tasks, retries and results through the fused path", async () => {
     const broker = new RedisBroker({ url: REDIS_URL, sweepIntervalMs: 200 });
     const app = new QueueTasks({
