@@ -60,8 +60,9 @@ export class DefaultExecutor implements Executor {
 
   /** Calls the handler (with `self` first for echo tasks) and drives generators. */
   protected async runHandler(args: unknown[]): Promise<unknown> {
-    const { task, self } = this.request;
-    const out = task.echo ? task.handler(self, ...args) : task.handler(...args);
+    const { task } = this.request;
+    // `self` is built on first read (a getter): only echo tasks pay for it.
+    const out = task.echo ? task.handler(this.request.self, ...args) : task.handler(...args);
     if (isGenerator(out)) return this.runGenerator(out);
     return await out;
   }
