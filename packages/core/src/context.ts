@@ -5,6 +5,7 @@ import type { Storage, Unsubscribe } from "./contracts/storage";
 import type { EnqueueOptions } from "./contracts/task";
 import { PluginError, TaskCancelError, UnknownComponentError } from "./errors";
 import type { TaskHandle } from "./handle";
+import type { LazyAbortController } from "./lazy-abort";
 import type { AnyTask, TaskArgs, TaskResult, TaskSelf } from "./task";
 import { validateSeconds } from "./validation";
 
@@ -13,7 +14,7 @@ export interface RunScope {
   readonly uuid: string;
   readonly taskName: string;
   readonly attempt: number;
-  readonly controller: AbortController;
+  readonly controller: LazyAbortController;
   readonly logger: Logger;
   readonly storage: Storage;
   readonly config: QueueTasksConfig;
@@ -115,9 +116,9 @@ export class RunContext implements TaskContext {
     if (this.cancelWatch) return;
     const { storage, uuid, controller } = this.scope;
     const check = async () => {
-      if (controller.signal.aborted) return;
+      if (controller.aborted) return;
       const record = await storage.get(uuid).catch(() => null);
-      if (record?.cancelReason && !controller.signal.aborted)
+      if (record?.cancelReason && !controller.aborted)
         controller.abort(new TaskCancelError(record.cancelReason));
     };
     this.cancelWatch = storage.subscribe(uuid, (event) => {

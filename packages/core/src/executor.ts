@@ -145,6 +145,24 @@ export class DefaultExecutor implements Executor {
 
   /** Rejects as soon as the run's signal aborts (maxTime, cancellation, forced stop). */
   protected raceSignal<T>(promise: Promise<T>): Promise<T> {
+    const hook = this.request.abort;
+    if (hook) {
+      // The worker's abort state: no AbortSignal is created for runs that never abort.
+      if (hook.aborted) return Promise.reject(hook.reason);
+      return new Promise<T>((resolve, reject) => {
+        const off = hook.onAbort(() => reject(hook.reason));
+        promise.then(
+          (v) => {
+            off();
+            resolve(v);
+          },
+          (e) => {
+            off();
+            reject(e);
+          },
+        );
+      });
+    }
     const { signal } = this.request;
     if (signal.aborted) return Promise.reject(signal.reason);
     return new Promise<T>((resolve, reject) => {

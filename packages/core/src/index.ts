@@ -17,6 +17,7 @@ export * from "./events";
 export * from "./executor";
 export * from "./handle";
 export * from "./ids";
+export * from "./lazy-abort";
 export * from "./logger";
 export * from "./memory/memory-broker";
 export * from "./memory/memory-global-config";

@@ -19,6 +19,7 @@ import type { QueueTasksEvents, TypedEmitter } from "./events";
 import { DefaultExecutor } from "./executor";
 import type { TaskHandle, WaitHooks } from "./handle";
 import { newUuid, retryUuid } from "./ids";
+import { LazyAbortController } from "./lazy-abort";
 import type { AnyTask, TaskSelf } from "./task";
 import { encodeJson } from "./validation";
 
@@ -48,7 +49,7 @@ export interface WorkerHost {
 
 interface Run {
   delivery: Delivery;
-  controller: AbortController;
+  controller: LazyAbortController;
   /** Set when `stop()` gave up waiting and released the delivery: the run's outcome is dropped. */
   released: boolean;
   /** While > 0 the run waits on a child and does not hold a slot. */
@@ -219,7 +220,7 @@ export class DefaultWorker implements Worker {
   }
 
   private spawn(delivery: Delivery, begun?: BeginResult): void {
-    const run: Run = { delivery, controller: new AbortController(), released: false, waiting: 0 };
+    const run: Run = { delivery, controller: new LazyAbortController(), released: false, waiting: 0 };
     this.runs.add(run);
     this.busy++;
     this.process(run, begun)
@@ -365,7 +366,10 @@ export class DefaultWorker implements Worker {
         middlewaresBefore: joinMiddleware(host.middlewaresBefore, task.middlewaresBefore),
         // App-wide middleware wraps the task's: its before runs first and its after last.
         middlewaresAfter: joinMiddleware(task.middlewaresAfter, host.middlewaresAfter),
-        signal: run.controller.signal,
+        get signal() {
+          return run.controller.signal;
+        },
+        abort: run.controller,
         emitOutput: async (value) => {
           encodeJson(value, "generator output", host.config.maxResultBytes);
           await host.storage.appendOutput(env.uuid, attempt, value);

@@ -1,3 +1,4 @@
+import type { AbortHook } from "../lazy-abort";
 import type { TaskContext } from "./context";
 import type { TaskRecord } from "./record";
 
@@ -111,6 +112,12 @@ export interface ExecutionRequest {
   readonly middlewaresAfter: readonly MiddlewareAfterEntry[];
   /** Aborted on `maxTime`, cancellation, or forced stop. */
   readonly signal: AbortSignal;
+  /**
+   * Optional: the same abort state as `signal`, readable and listened to without creating the
+   * signal (the default worker creates it only when someone reads it). `DefaultExecutor` uses it
+   * when present.
+   */
+  readonly abort?: AbortHook;
   /** Stream one generator output to clients (stored and notified). */
   emitOutput(value: unknown): Promise<void>;
 }
