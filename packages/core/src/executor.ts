@@ -29,7 +29,13 @@ export class DefaultExecutor implements Executor {
         ctx: request.ctx,
         args: [...request.args],
       };
-      const stop = await this.runBefore(before);
+      // Steps with nothing to do (no middleware, no decode, not overridden) are skipped rather than
+      // awaited: each await of an async method costs a promise and a turn of the microtask queue.
+      const proto = DefaultExecutor.prototype;
+      const stop =
+        request.middlewaresBefore.length === 0 && this.runBefore === proto.runBefore
+          ? undefined
+          : await this.runBefore(before);
       const result = stop ? stop.result : await this.raceSignal(this.runHandler(before.args));
       const after: MiddlewareAfterCall = {
         taskName: before.taskName,
@@ -38,8 +44,12 @@ export class DefaultExecutor implements Executor {
         args: before.args,
         result,
       };
-      await this.runAfter(after);
-      return { status: "success", returning: await this.decodeResult(after.result) };
+      if (request.middlewaresAfter.length > 0 || this.runAfter !== proto.runAfter) await this.runAfter(after);
+      const returning =
+        request.task.decode === undefined && this.decodeResult === proto.decodeResult
+          ? after.result
+          : await this.decodeResult(after.result);
+      return { status: "success", returning };
     } catch (error) {
       return this.onError(error);
     }

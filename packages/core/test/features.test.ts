@@ -7,6 +7,7 @@ import {
   type ExecutionRequest,
   type Executor,
   type Middleware,
+  type MiddlewareAfterCall,
   type MiddlewareBeforeCall,
   NoAppError,
   type Plugin,
@@ -375,6 +376,26 @@ describe("executor", () => {
     expect(await (await upper.addTask("hey")).result({ timeout: 5 })).toBe("HEY!");
     expect(await (await wrapped.addTask()).result({ timeout: 5 })).toEqual({ wrapped: 5 });
     expect(await (await plain.addTask()).result({ timeout: 5 })).toBe(5);
+  });
+
+  it("overridden steps run even when there is no middleware and no decode", async () => {
+    const steps: string[] = [];
+    class StepsExecutor extends DefaultExecutor {
+      protected override async runBefore(call: MiddlewareBeforeCall) {
+        steps.push("before");
+        call.args = [20];
+        return super.runBefore(call);
+      }
+      protected override async runAfter(call: MiddlewareAfterCall) {
+        steps.push("after");
+        call.result = (call.result as number) + 1;
+      }
+    }
+    const a = app();
+    const t = a.task({ name: "steps", executor: StepsExecutor }, (n: number) => n * 2);
+    await a.start();
+    expect(await (await t.addTask(1)).result({ timeout: 5 })).toBe(41);
+    expect(steps).toEqual(["before", "after"]);
   });
 });
 
