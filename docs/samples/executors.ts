@@ -23,8 +23,9 @@ export class BareExecutor implements Executor {
 
   async execute(): Promise<ExecutionOutcome> {
     try {
-      const { task, args, self } = this.request;
-      const returning = await (task.echo ? task.handler(self, ...args) : task.handler(...args));
+      const { task, args } = this.request;
+      // `self` is built on first read: read it for echo tasks only.
+      const returning = await (task.echo ? task.handler(this.request.self, ...args) : task.handler(...args));
       return { status: "success", returning };
     } catch (error) {
       return { status: "error", error }; // execute never throws: errors become outcomes
