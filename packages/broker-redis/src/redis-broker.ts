@@ -532,10 +532,14 @@ export class RedisBroker implements Broker, RawInjector {
     defineScript(main, "qtasksFusedEnqueue", fusedEnqueueScript(surface.scripts.add));
     defineScript(main, "qtasksFusedClaimBegin", fusedClaimBeginScript(surface.scripts.beginMany));
     defineScript(main, "qtasksFusedFinishAck", fusedFinishAckScript(surface.scripts.finishMany));
+    // The storage part of every claim-and-begin call: beginMany's fixed head, then the task key prefix.
+    const head = surface.beginHead();
+    const begin = { keys: head.keys, args: [...head.args, head.taskPrefix] };
     this.logger.debug("fused with the Redis storage", { prefix: surface.prefix });
     return {
       enqueue: (records, messages) => this.fusedEnqueue(surface, records, messages),
-      claimAndBegin: (max, options) => this.claimWith(max, options, (m) => this.fusedClaimOnce(surface, m)),
+      claimAndBegin: (max, options) =>
+        this.claimWith(max, options, (m) => this.fusedClaimOnce(surface, begin, m)),
       finishAndAck: (delivery, attempt, outcome) => {
         const t = parseToken(delivery.token);
         if (!t) return Promise.resolve(false);
@@ -585,16 +589,7 @@ export class RedisBroker implements Broker, RawInjector {
     const total = Math.max(records.length, messages.length);
     for (let i = 0; i < total; i += FUSED_ENQUEUE_CHUNK) {
       const store = surface.addCall(records.slice(i, i + FUSED_ENQUEUE_CHUNK));
-      const publish = encodeMessages(messages.slice(i, i + FUSED_ENQUEUE_CHUNK));
-      calls.push([
-        store.keys.length + brokerKeys.length,
-        ...store.keys,
-        ...brokerKeys,
-        store.keys.length,
-        store.args.length,
-        ...store.args,
-        ...publish,
-      ]);
+      calls.push(fusedArgs(store, brokerKeys, encodeMessages(messages.slice(i, i + FUSED_ENQUEUE_CHUNK))));
     }
     if (calls.length === 0) {
       this.client("enqueue");
@@ -606,20 +601,12 @@ export class RedisBroker implements Broker, RawInjector {
   /** One claim-and-begin round trip: a claim, and each claimed record begun in the same script. */
   private async fusedClaimOnce(
     surface: StorageFusion,
+    begin: { keys: string[]; args: Arg[] },
     max: number,
   ): Promise<{ deliveries: BegunDelivery[]; waitMs: number; malformed: number }> {
     const c = this.main!;
-    const head = surface.beginHead();
-    const keys = this.claimKeys();
     const [claimed, begins] = await c.qtasksFusedClaimBeginBuffer(
-      head.keys.length + keys.length,
-      ...head.keys,
-      ...keys,
-      head.keys.length,
-      head.args.length + 1,
-      ...head.args,
-      head.taskPrefix,
-      ...this.claimArgs(max),
+      ...fusedArgs(begin, this.claimKeys(), this.claimArgs(max)),
     );
     const parsed = await this.parseClaim(c, claimed);
     const deliveries: BegunDelivery[] = parsed.deliveries.map(({ delivery, at }) => {
@@ -645,17 +632,9 @@ export class RedisBroker implements Broker, RawInjector {
       const chunk = items.slice(i, i + FUSED_FINISH_LIMIT);
       let args: Arg[];
       try {
-        const store = surface.finishCall(chunk);
-        const brokerKeys = [k.lease, k.msg, k.dc];
-        args = [
-          store.keys.length + brokerKeys.length,
-          ...store.keys,
-          ...brokerKeys,
-          store.keys.length,
-          store.args.length,
-          ...store.args,
-        ];
-        for (const x of chunk) args.push(x.token, x.id);
+        const acks: Arg[] = [];
+        for (const x of chunk) acks.push(x.token, x.id);
+        args = fusedArgs(surface.finishCall(chunk), [k.lease, k.msg, k.dc], acks);
       } catch (error) {
         for (const x of chunk) x.reject(error);
         continue;
@@ -1032,6 +1011,22 @@ export class RedisBroker implements Broker, RawInjector {
     }
     return out;
   }
+}
+
+/**
+ * The arguments of a fused script call (see `scripts.ts`): numkeys, the storage part's KEYS, the
+ * broker's KEYS, the storage part's KEYS and ARGV counts, its ARGV, then the broker's ARGV.
+ */
+function fusedArgs(store: { keys: string[]; args: Arg[] }, brokerKeys: string[], brokerArgs: Arg[]): Arg[] {
+  return [
+    store.keys.length + brokerKeys.length,
+    ...store.keys,
+    ...brokerKeys,
+    store.keys.length,
+    store.args.length,
+    ...store.args,
+    ...brokerArgs,
+  ];
 }
 
 /** PUBLISH's ARGV for these messages: n, then band, delay in ms and the encoded envelope of each. */

@@ -322,6 +322,35 @@ describe("QueueTasks end to end on the in-memory default", () => {
     expect(await a.get(running.uuid)).not.toBeNull();
   });
 
+  it("a run gives its slot back once its final write is issued: the next task starts before that write returns", async () => {
+    const a = app({ config: { maxTasksProcess: 1 } });
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    // The first final write does not return until the second task has started.
+    const finish = a.storage.finish.bind(a.storage);
+    let first = true;
+    a.storage.finish = async (...args) => {
+      if (first) {
+        first = false;
+        await held;
+      }
+      return finish(...args);
+    };
+    const started: number[] = [];
+    const t = a.task({ name: "slot_free" }, (n: number) => {
+      started.push(n);
+      if (n === 2) release();
+      return n;
+    });
+    const [h1, h2] = await t.addTasks([[1], [2]]);
+    await a.start();
+    expect(await h2!.result({ timeout: 5 })).toBe(2);
+    expect(await h1!.result({ timeout: 5 })).toBe(1);
+    expect(started).toEqual([1, 2]);
+  });
+
   it("prefetch claims ahead of free slots, runs in order, and releases what it held on stop", async () => {
     const broker = new MemoryBroker();
     const a = app({ broker, config: { maxTasksProcess: 1, prefetch: 2 } });

@@ -28,7 +28,8 @@ try {
   }
   // ANALYZE=1: with fresh statistics, to see whether statistics alone change the plans.
   if (process.env.ANALYZE) await admin(`ANALYZE "${schema}".tasks`);
-  const explain = async (label: string, batch: string[]) => {
+  // Begins then finishes `batch` through the storage; answers the begin and finish statements it sent.
+  const capture = async (batch: string[]) => {
     seen.length = 0;
     await Promise.all(
       batch.map((u) =>
@@ -43,12 +44,16 @@ try {
         }),
       ),
     );
-    const b = seen.find((q) => q.text.includes("ON CONFLICT (uuid) DO UPDATE"))!;
+    const begin = seen.find((q) => q.text.includes("ON CONFLICT (uuid) DO UPDATE"))!;
     seen.length = 0;
     await Promise.all(
       batch.map((u) => storage.finish(u, 1, { status: "success", returning: null } as never)),
     );
-    const f = seen.find((q) => q.text.includes("finished_at = now()"))!;
+    const finish = seen.find((q) => q.text.includes("finished_at = now()"))!;
+    return { begin, finish };
+  };
+  const explain = async (label: string, batch: string[]) => {
+    const { begin: b, finish: f } = await capture(batch);
     for (const [k, q] of [
       ["begin", b],
       ["finish", f],
@@ -71,24 +76,7 @@ try {
   if (process.env.REAL) {
     const a = all.slice(100, 150);
     const b = all.slice(200, 250);
-    seen.length = 0;
-    await Promise.all(
-      a.map((u) =>
-        storage.begin(u, {
-          v: 1,
-          uuid: u,
-          taskName: "noop",
-          args: [1],
-          priority: 0,
-          retries: 0,
-          enqueuedAt: Date.now(),
-        }),
-      ),
-    );
-    const bq = seen.find((q) => q.text.includes("ON CONFLICT (uuid) DO UPDATE"))!;
-    seen.length = 0;
-    await Promise.all(a.map((u) => storage.finish(u, 1, { status: "success", returning: null } as never)));
-    const fq = seen.find((q) => q.text.includes("finished_at = now()"))!;
+    const { begin: bq, finish: fq } = await capture(a);
     const swap = (v: unknown): unknown => {
       let t = JSON.stringify(v);
       a.forEach((u, i) => {

@@ -1,5 +1,5 @@
 import type { FinalOutcome, NewTaskRecord, TaskEnvelope, TaskRecord, TaskStatus } from "@qtasks/core";
-import { TASK_STATUSES, UnstorableValueError } from "@qtasks/core";
+import { recordFromEnvelope, TASK_STATUSES, UnstorableValueError } from "@qtasks/core";
 
 /**
  * JSON text for a value, or `UnstorableValueError` (nothing written) for what JSON cannot carry
@@ -38,21 +38,10 @@ export function createdAtArg(d: Date | undefined): string {
   return ms !== undefined && Number.isFinite(ms) ? String(ms) : "";
 }
 
-/** The `begin` create arguments: createdAt, then the field/value items. */
+/** The `begin` create arguments: createdAt, then the field/value items (core's record for it). */
 export function envelopeFields(uuid: string, e: TaskEnvelope): string[] {
-  const createdAt = Number.isFinite(e.enqueuedAt) ? String(e.enqueuedAt) : "";
-  const fields = newRecordFields({
-    uuid,
-    taskName: e.taskName,
-    priority: e.priority,
-    args: e.args,
-    retries: e.retries,
-    retryOf: e.retryOf,
-    parentUuid: e.parentUuid,
-    tags: e.tags ?? [],
-    extra: e.extra ?? {},
-  });
-  return [createdAt, ...fields];
+  const record = recordFromEnvelope(uuid, e);
+  return [createdAtArg(record.createdAt), ...newRecordFields(record)];
 }
 
 /**
