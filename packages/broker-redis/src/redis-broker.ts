@@ -43,6 +43,7 @@ import {
   RELEASE,
   STATS,
 } from "./scripts";
+import { coalesceWrites } from "./write-coalescing";
 
 export interface RedisBrokerOptions {
   /** Redis URL. Default `REDIS_URL`, else `redis://127.0.0.1:6379`. Ignored when `client` is given. */
@@ -63,6 +64,12 @@ export interface RedisBrokerOptions {
   leaseSeconds?: number;
   /** Claims after which the worker dead-letters a task. Default 5. */
   deliveryLimit?: number;
+  /**
+   * Claims a worker keeps in flight at once, each for its share of the free slots (see
+   * `Broker.claimLanes`). Default 2: Redis runs one batch's scripts while the worker runs the
+   * other's tasks. 1 claims everything in one round trip and waits for it.
+   */
+  claimLanes?: number;
   /**
    * Longest time an idle claimer blocks before it sweeps expired leases (and due delays) itself.
    * Default 1000 ms. Redelivery after a worker died happens within `leaseSeconds` plus this.
@@ -192,6 +199,7 @@ export class RedisBroker implements Broker, RawInjector {
   readonly name = "redis";
   readonly leaseSeconds: number;
   readonly deliveryLimit: number;
+  readonly claimLanes: number;
 
   private readonly options: RedisBrokerOptions;
   private readonly sweepMs: number;
@@ -231,6 +239,10 @@ export class RedisBroker implements Broker, RawInjector {
     if (!Number.isInteger(limit) || limit < 1)
       throw new InvalidOptionError("deliveryLimit", `must be an integer >= 1, got ${String(limit)}`);
     this.deliveryLimit = limit;
+    const lanes = options.claimLanes ?? 2;
+    if (!Number.isInteger(lanes) || lanes < 1 || lanes > 16)
+      throw new InvalidOptionError("claimLanes", `must be an integer from 1 to 16, got ${String(lanes)}`);
+    this.claimLanes = lanes;
     this.sweepMs = positiveMs(options.sweepIntervalMs ?? 1000, "sweepIntervalMs");
     this.commandTimeoutMs = positiveMs(options.commandTimeoutMs ?? 3000, "commandTimeoutMs");
     if (options.prefix !== undefined && (typeof options.prefix !== "string" || options.prefix.length === 0))
@@ -297,9 +309,10 @@ export class RedisBroker implements Broker, RawInjector {
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         retryStrategy: backoff,
-        enableAutoPipelining: true,
         ...this.options.redis,
       });
+      // Commands of one turn go out in one write, and batches overlap (see coalesceWrites).
+      if (!main.options.enableAutoPipelining) coalesceWrites(main);
       this.ownsMain = true;
     }
     for (const [name, numberOfKeys, lua] of SCRIPTS) defineScript(main, name, lua, numberOfKeys);

@@ -74,7 +74,14 @@ export class DefaultWorker implements Worker {
   private stopping = false;
   private claimAbort = new AbortController();
   private loop: Promise<void> | undefined;
-  private slotWaiter: (() => void) | undefined;
+  /** Woken when a slot frees (claim lanes waiting for room, `stop()` waiting for runs). */
+  private readonly slotWaiters = new Set<() => void>();
+  /** Slots asked for by claims in flight, so concurrent lanes never claim more than there is room for. */
+  private reserved = 0;
+  /** Claims kept in flight at once (`Broker.claimLanes`, at most the slots). */
+  private lanes = 1;
+  /** Set while a claimed batch was started in this turn of the event loop (see `startBatch`). */
+  private batchThisTurn = false;
   private leaseTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
@@ -126,7 +133,14 @@ export class DefaultWorker implements Worker {
       this.retentionTimer.unref();
     }
     for (const p of this.host.plugins) await this.hook(p, "onWorkerStart", () => p.onWorkerStart?.());
-    this.loop = this.claimLoop();
+    // Claim lanes (`Broker.claimLanes`): each lane claims up to its share of the slots, so one
+    // batch is with the service while this process runs another.
+    const capacity = this.concurrency + this.prefetch;
+    this.lanes = Math.min(capacity, claimLanesOf(this.host.broker));
+    const share = Math.ceil(capacity / this.lanes);
+    this.loop = Promise.all(Array.from({ length: this.lanes }, () => this.claimLoop(share))).then(
+      () => undefined,
+    );
     this.host.events.emit("worker:start", { workerId: this.id, concurrency: this.concurrency });
     this.log.info("worker started", { concurrency: this.concurrency });
   }
@@ -136,7 +150,7 @@ export class DefaultWorker implements Worker {
     const timeout = options.timeout ?? this.host.config.shutdownTimeout;
     this.stopping = true;
     this.claimAbort.abort();
-    this.slotWaiter?.();
+    this.wakeSlots();
     await this.loop;
     this.loop = undefined;
     // Claimed ahead but never started: back to the broker at once.
@@ -145,7 +159,7 @@ export class DefaultWorker implements Worker {
     const deadline = Date.now() + timeout * 1000;
     while (this.runs.size > 0 && Date.now() < deadline) {
       await new Promise<void>((r) => {
-        this.slotWaiter = r;
+        this.slotWaiters.add(r);
         setTimeout(r, Math.min(100, Math.max(0, deadline - Date.now())));
       });
     }
@@ -175,20 +189,22 @@ export class DefaultWorker implements Worker {
     this.log.info("worker stopped", { released });
   }
 
-  private async claimLoop(): Promise<void> {
+  private async claimLoop(cap: number): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
       // Room for what can run now, plus the prefetch allowance held ready for the next free slot.
-      const room = this.concurrency + this.prefetch - this.busy - this.buffered.length;
+      const room = Math.min(
+        cap,
+        this.concurrency + this.prefetch - this.busy - this.buffered.length - this.reserved,
+      );
       if (room <= 0) {
-        await new Promise<void>((r) => {
-          this.slotWaiter = r;
-        });
+        await new Promise<void>((r) => this.slotWaiters.add(r));
         continue;
       }
       let deliveries: (Delivery | BegunDelivery)[];
       const fused = this.host.fused?.();
       const claimOptions = { waitSeconds: 5, signal: this.claimAbort.signal };
+      this.reserved += room;
       try {
         // Claim and begin in one step, unless deliveries may wait in the prefetch buffer (their
         // records would say `process` while they wait).
@@ -204,6 +220,22 @@ export class DefaultWorker implements Worker {
         this.log.error("claim failed; retrying", { error: errorText(error), retryInMs: backoff });
         await sleepMs(backoff, this.claimAbort.signal);
         continue;
+      } finally {
+        this.reserved -= room;
+      }
+      if (this.lanes > 1 && deliveries.length > 0 && this.batchThisTurn) {
+        // Another lane's batch started in this turn: start this one a turn later, once the first
+        // batch's writes are out, so the service works on one batch while this process runs the
+        // other instead of both taking turns.
+        this.reserved += deliveries.length;
+        await nextTurn();
+        this.reserved -= deliveries.length;
+      }
+      if (this.lanes > 1 && deliveries.length > 0 && !this.batchThisTurn) {
+        this.batchThisTurn = true;
+        setImmediate(() => {
+          this.batchThisTurn = false;
+        });
       }
       for (const item of deliveries) {
         const [d, begun] = "delivery" in item ? [item.delivery, item.begun] : [item, undefined];
@@ -217,6 +249,13 @@ export class DefaultWorker implements Worker {
         else this.buffered.push(d);
       }
     }
+  }
+
+  private wakeSlots(): void {
+    if (this.slotWaiters.size === 0) return;
+    const waiters = [...this.slotWaiters];
+    this.slotWaiters.clear();
+    for (const w of waiters) w();
   }
 
   private spawn(delivery: Delivery, begun?: BeginResult): void {
@@ -237,9 +276,7 @@ export class DefaultWorker implements Worker {
         // A run waiting on a child, or whose final write is in flight, gave its slot back already.
         if (this.runs.delete(run) && run.waiting === 0 && !run.done) this.busy--;
         this.startBuffered();
-        const w = this.slotWaiter;
-        this.slotWaiter = undefined;
-        w?.();
+        this.wakeSlots();
       });
   }
 
@@ -512,9 +549,7 @@ export class DefaultWorker implements Worker {
     if (!this.runs.has(run) || run.waiting > 0) return;
     this.busy--;
     this.startBuffered();
-    const w = this.slotWaiter;
-    this.slotWaiter = undefined;
-    w?.();
+    this.wakeSlots();
   }
 
   private enterWait(run: Run): void {
@@ -522,9 +557,7 @@ export class DefaultWorker implements Worker {
     if (run.waiting++ === 0) {
       this.busy--;
       this.startBuffered();
-      const w = this.slotWaiter;
-      this.slotWaiter = undefined;
-      w?.();
+      this.wakeSlots();
     }
   }
 
@@ -614,6 +647,22 @@ function errorOutcome(error: unknown): FinalOutcome {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** A broker's `claimLanes`, checked: a positive integer, 1 when absent. */
+function claimLanesOf(broker: Broker): number {
+  const lanes = broker.claimLanes ?? 1;
+  if (!Number.isInteger(lanes) || lanes < 1)
+    throw new QTasksError(
+      "QTASKS_INVALID_OPTION",
+      `broker ${broker.name}: claimLanes must be a positive integer, got ${String(lanes)}`,
+    );
+  return lanes;
+}
+
+/** Resolves two event-loop turns later: after the immediates queued in this turn have run. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
 
 function sleepMs(ms: number, signal: AbortSignal): Promise<void> {

@@ -82,6 +82,13 @@ export interface Broker {
   readonly leaseSeconds: number;
   /** Claims after which the worker dead-letters the envelope instead of running it. */
   readonly deliveryLimit: number;
+  /**
+   * How many claims a worker may keep in flight at once, each for its share of the free slots.
+   * Default 1. A broker whose claims are independent round trips on a pipelined connection gains
+   * from 2: the service works on one batch while the worker runs the other, instead of the two
+   * taking turns. `claim` (and a fused `claimAndBegin`) must then be safe to call concurrently.
+   */
+  readonly claimLanes?: number;
 
   /** Connect and declare what the broker needs. Called once by the app; idempotent. */
   start(ctx: ComponentContext): Promise<void>;
