@@ -3,6 +3,7 @@ import { ConnectionError, newUuid } from "@qtasks/core";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisStorage } from "../src/index";
+import { StorageKeys } from "../src/keys";
 import { ctx, deletePrefix, REDIS_URL, randomPrefix, StorageFactory, waitFor } from "./helpers";
 
 const prefix = randomPrefix("batching");
@@ -194,6 +195,57 @@ describe("RedisStorage batching", () => {
       }
     });
     expect((await s.count()).process).toBeGreaterThanOrEqual(10);
+  });
+
+  it("a batch's index updates (one ZADD / ZREM per index) leave each record in exactly its status index", async () => {
+    // Own prefix: the raw index zsets are read below, and other tests share `prefix`.
+    const own = randomPrefix("batch-idx");
+    const s = new RedisStorage({ url: REDIS_URL, prefix: own });
+    await s.start(ctx);
+    const raw = new Redis(REDIS_URL);
+    clients.push(raw);
+    try {
+      const present = Array.from({ length: 30 }, rec);
+      const absent = Array.from({ length: 10 }, rec); // created by their begin, in the same batch
+      await s.add(present);
+      const all = [...present, ...absent];
+      const begun = await Promise.all(all.map((r) => s.begin(r.uuid, env(r))));
+      const outcomes = ["success", "error", "cancel"] as const;
+      const written = await Promise.all(
+        all.map((r, i) => {
+          const b = begun[i]!;
+          if (b.kind !== "started") throw new Error(`not started: ${r.uuid}`);
+          const status = outcomes[i % 3]!;
+          return s.finish(
+            r.uuid,
+            b.attempt,
+            status === "success"
+              ? { status, returning: i }
+              : status === "error"
+                ? { status, traceback: "Error: x", errorName: "Error" }
+                : { status, cancelReason: "stop" },
+          );
+        }),
+      );
+      expect(written.every(Boolean)).toBe(true);
+      const keys = new StorageKeys(`${own}`);
+      const members = async (key: string) => new Set(await raw.zrange(key, 0, -1));
+      const ixOf = async (uuid: string) => (await raw.hget(keys.task(uuid), "ix"))!;
+      const ix = await Promise.all(all.map((r) => ixOf(r.uuid)));
+      expect(await members(keys.status("new"))).toEqual(new Set());
+      expect(await members(keys.status("process"))).toEqual(new Set());
+      for (const [k, status] of outcomes.entries())
+        expect(await members(keys.status(status))).toEqual(new Set(ix.filter((_, i) => i % 3 === k)));
+      expect(await members(keys.finished)).toEqual(new Set(ix));
+      expect(await members(keys.all)).toEqual(new Set(ix));
+      const counts = await s.count();
+      expect([counts.new, counts.process, counts.success, counts.error, counts.cancel]).toEqual([
+        0, 0, 14, 13, 13,
+      ]);
+    } finally {
+      await s.stop();
+      await deletePrefix(own);
+    }
   });
 
   it("an item that fails in Redis fails only its own caller", async () => {
