@@ -525,6 +525,14 @@ describe("RedisBroker: connections", () => {
     await wakeCheck();
   });
 
+  it("claimLanes: 2 by default, 1 to 16 accepted, anything else refused", () => {
+    expect(new RedisBroker({}).claimLanes).toBe(2);
+    expect(new RedisBroker({ claimLanes: 1 }).claimLanes).toBe(1);
+    expect(new RedisBroker({ claimLanes: 16 }).claimLanes).toBe(16);
+    for (const bad of [0, 17, 1.5, Number.NaN])
+      expect(() => new RedisBroker({ claimLanes: bad })).toThrow(InvalidOptionError);
+  });
+
   it("uses an existing client without closing it, and closes its own blocking connection", async () => {
     const name = `qtasks-own-${randomUUID().slice(0, 8)}`;
     const client = new Redis(REDIS_URL, { connectionName: name, lazyConnect: true });

@@ -79,7 +79,7 @@ export class DefaultWorker implements Worker {
   /** Slots asked for by claims in flight, so concurrent lanes never claim more than there is room for. */
   private reserved = 0;
   /** Claims kept in flight at once (`Broker.claimLanes`, at most the slots). */
-  private lanes = 1;
+  private readonly lanes: number;
   /** Set while a claimed batch was started in this turn of the event loop (see `startBatch`). */
   private batchThisTurn = false;
   private leaseTimer: NodeJS.Timeout | undefined;
@@ -99,6 +99,7 @@ export class DefaultWorker implements Worker {
     this.prefetch = host.config.prefetch ?? 0;
     if (!Number.isInteger(this.prefetch) || this.prefetch < 0)
       throw new QTasksError("QTASKS_INVALID_OPTION", "prefetch must be a non-negative integer");
+    this.lanes = Math.min(this.concurrency + this.prefetch, claimLanesOf(host.broker));
     this.id = `${hostname()}:${process.pid}:${newUuid().slice(0, 8)}`;
     this.log = host.logger.child({ component: "worker", worker: this.id });
     this.components = {
@@ -135,9 +136,7 @@ export class DefaultWorker implements Worker {
     for (const p of this.host.plugins) await this.hook(p, "onWorkerStart", () => p.onWorkerStart?.());
     // Claim lanes (`Broker.claimLanes`): each lane claims up to its share of the slots, so one
     // batch is with the service while this process runs another.
-    const capacity = this.concurrency + this.prefetch;
-    this.lanes = Math.min(capacity, claimLanesOf(this.host.broker));
-    const share = Math.ceil(capacity / this.lanes);
+    const share = Math.ceil((this.concurrency + this.prefetch) / this.lanes);
     this.loop = Promise.all(Array.from({ length: this.lanes }, () => this.claimLoop(share))).then(
       () => undefined,
     );

@@ -351,6 +351,49 @@ describe("QueueTasks end to end on the in-memory default", () => {
     expect(started).toEqual([1, 2]);
   });
 
+  it("claim lanes: a broker with claimLanes 2 gets two claims in flight, each for its share of the slots", async () => {
+    const claims = { inFlight: 0, maxInFlight: 0, asks: [] as number[] };
+    class LaneBroker extends MemoryBroker {
+      override readonly claimLanes = 2;
+      override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
+        claims.asks.push(max);
+        claims.maxInFlight = Math.max(claims.maxInFlight, ++claims.inFlight);
+        try {
+          await sleep(5); // a round trip, so the lanes' claims overlap
+          return await super.claim(max, options);
+        } finally {
+          claims.inFlight--;
+        }
+      }
+    }
+    const a = app({ broker: new LaneBroker(), config: { maxTasksProcess: 10 } });
+    let running = 0;
+    let maxRunning = 0;
+    const runs = new Map<number, number>();
+    const t = a.task({ name: "laned" }, async (n: number) => {
+      runs.set(n, (runs.get(n) ?? 0) + 1);
+      maxRunning = Math.max(maxRunning, ++running);
+      await sleep(10);
+      running--;
+    });
+    const handles = await t.addTasks(Array.from({ length: 100 }, (_, i) => [i] as [number]));
+    await a.start();
+    await Promise.all(handles.map((h) => h.wait({ timeout: 10 })));
+    expect(claims.maxInFlight).toBe(2);
+    expect(Math.max(...claims.asks)).toBe(5);
+    expect(maxRunning).toBe(10);
+    expect([...runs.values()].every((n) => n === 1)).toBe(true);
+    expect(runs.size).toBe(100);
+  });
+
+  it("a broker's claimLanes must be a positive integer", async () => {
+    class BadLanes extends MemoryBroker {
+      override readonly claimLanes = 0;
+    }
+    const a = app({ broker: new BadLanes() });
+    await expect(a.start()).rejects.toMatchObject({ code: "QTASKS_INVALID_OPTION" });
+  });
+
   it("prefetch claims ahead of free slots, runs in order, and releases what it held on stop", async () => {
     const broker = new MemoryBroker();
     const a = app({ broker, config: { maxTasksProcess: 1, prefetch: 2 } });
