@@ -354,7 +354,7 @@ describe("QueueTasks end to end on the in-memory default", () => {
   it("claim lanes: a broker with claimLanes 2 gets two claims in flight, each for its share of the slots", async () => {
     const claims = { inFlight: 0, maxInFlight: 0, asks: [] as number[] };
     class LaneBroker extends MemoryBroker {
-      override readonly claimLanes = 2;
+      readonly claimLanes = 2;
       override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
         claims.asks.push(max);
         claims.maxInFlight = Math.max(claims.maxInFlight, ++claims.inFlight);
@@ -388,7 +388,7 @@ describe("QueueTasks end to end on the in-memory default", () => {
 
   it("a broker's claimLanes must be a positive integer", async () => {
     class BadLanes extends MemoryBroker {
-      override readonly claimLanes = 0;
+      readonly claimLanes = 0;
     }
     const a = app({ broker: new BadLanes() });
     await expect(a.start()).rejects.toMatchObject({ code: "QTASKS_INVALID_OPTION" });
