@@ -138,27 +138,19 @@ if max > 0 then
     local ids = {}
     for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
     local raws = redis.call('HMGET', KEYS[4], unpack(ids))
-    -- Delivery counts: one HMGET and one HSET for the batch (ids are distinct: popped members).
-    local counts = redis.call('HMGET', KEYS[5], unpack(ids))
-    local leases, counted = {}, {}
+    local leases = {}
     local exp = fmt(now + leaseMs)
     for i, id in ipairs(ids) do
       local raw = raws[i]
       if raw then
-        local count = (tonumber(counts[i]) or 0) + 1
-        local token = id .. '.' .. count
-        counted[#counted + 1] = id
-        counted[#counted + 1] = count
+        local token = id .. '.' .. redis.call('HINCRBY', KEYS[5], id, 1)
         leases[#leases + 1] = exp
         leases[#leases + 1] = token
         out[#out + 1] = token
         out[#out + 1] = raw
       end
     end
-    if #leases > 0 then
-      redis.call('HSET', KEYS[5], unpack(counted))
-      redis.call('ZADD', KEYS[3], unpack(leases))
-    end
+    if #leases > 0 then redis.call('ZADD', KEYS[3], unpack(leases)) end
   end
 end
 if redis.call('ZCARD', KEYS[1]) > 0 or more then
@@ -209,21 +201,17 @@ return out
  */
 export const ACK = `
 local resend = ARGV[1] == '1'
-local out, gone = {}, {}
+local out = {}
 for i = 2, #ARGV, 2 do
   if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
-    gone[#gone + 1] = ARGV[i + 1]
+    redis.call('HDEL', KEYS[2], ARGV[i + 1])
+    redis.call('HDEL', KEYS[3], ARGV[i + 1])
     out[#out + 1] = 1
   elseif resend and redis.call('HEXISTS', KEYS[2], ARGV[i + 1]) == 0 then
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
-end
--- One HDEL per hash for the whole batch (callers keep batches within unpack's limit).
-if #gone > 0 then
-  redis.call('HDEL', KEYS[2], unpack(gone))
-  redis.call('HDEL', KEYS[3], unpack(gone))
 end
 return out
 `;

@@ -19,43 +19,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  * Expects: `key`, `uuid`, `created` ('' = now), `first`/`last` (ARGV range of field/value items),
  * and KEYS[seqK], KEYS[allK], KEYS[newK].
  */
-const createRecord = (zadd: string) => `local created = tonumber(created) or now
+const CREATE = `local created = tonumber(created) or now
 local ix = string.format('%012x', redis.call('INCR', KEYS[seqK])) .. uuid
 redis.call('HSET', key, 'status', 'new', 'attempt', '0', 'ix', ix, 'createdAt', created, 'updatedAt', now,
   unpack(ARGV, first, last))
-${zadd}(allK, created, ix)
-${zadd}(newK, created, ix)`;
-const CREATE = createRecord("zaddNow");
-
-/**
- * Index updates of a batch, deferred to one ZADD / ZREM per index at the end of the script instead
- * of one call per record (the calls, not the members, are what a batch of records paid for).
- * Lists are flushed in the order they were first used; a script that must order two updates of the
- * same member (add then remove) uses `zaddNow` for the first. `flushIndexes()` before returning.
- */
-const DEFER = `local function zaddNow(k, score, member) redis.call('ZADD', KEYS[k], score, member) end
-local pending, pendingOrder = {}, {}
-local function defer(cmd, k, a, b)
-  local id = cmd .. k
-  local list = pending[id]
-  if not list then
-    list = {cmd, k}
-    pending[id] = list
-    pendingOrder[#pendingOrder + 1] = list
-  end
-  list[#list + 1] = a
-  if b ~= nil then list[#list + 1] = b end
-end
-local function zaddLater(k, score, member) defer('ZADD', k, score, member) end
-local function zremLater(k, member) defer('ZREM', k, member) end
-local function flushIndexes()
-  for _, list in ipairs(pendingOrder) do
-    -- Chunks of 4000 values (an even count, so ZADD pairs stay whole) keep unpack within Lua's limit.
-    for i = 3, #list, 4000 do
-      redis.call(list[1], KEYS[list[2]], unpack(list, i, math.min(i + 3999, #list)))
-    end
-  end
-end`;
+redis.call('ZADD', KEYS[allK], created, ix)
+redis.call('ZADD', KEYS[newK], created, ix)`;
 
 /**
  * add. KEYS: seq, idx:all, idx:new, then a task hash per record.
@@ -63,18 +32,16 @@ end`;
  * Existing records are left untouched.
  */
 export const ADD = `${NOW}
-${DEFER}
 local seqK, allK, newK = 1, 2, 3
 local i = 1
 for k = 4, #KEYS do
   local key, uuid, created, n = KEYS[k], ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   if redis.call('EXISTS', key) == 0 then
     local first, last = i + 3, i + 2 + n
-    ${createRecord("zaddLater")}
+    ${CREATE}
   end
   i = i + 3 + n
 end
-flushIndexes()
 return 0`;
 
 /**
@@ -99,7 +66,6 @@ end`;
  */
 export const BEGIN_MANY = `${NOW}
 ${ITEM}
-${DEFER}
 local function one(key, uuid, first, last)
   local cur = redis.call('HMGET', key, 'status', 'attempt', 'ix', 'createdAt', 'd', 'cancelReason')
   if not cur[1] then
@@ -118,8 +84,8 @@ local function one(key, uuid, first, last)
   local attempt = tonumber(cur[2]) + 1
   redis.call('HSET', key, 'status', 'process', 'attempt', attempt, 'startedAt', now, 'updatedAt', now)
   if status == 'new' then
-    zremLater(3, cur[3])
-    zaddLater(4, cur[4], cur[3])
+    redis.call('ZREM', KEYS[3], cur[3])
+    redis.call('ZADD', KEYS[4], cur[4], cur[3])
   end
   redis.call('PUBLISH', ARGV[1] .. uuid, 'status')
   return {1, attempt, now, cur[4], cur[5] or false, cur[6] or false}
@@ -131,7 +97,6 @@ for k = 5, #KEYS do
   out[#out + 1] = item(one, KEYS[k], ARGV[i], i + 2, i + 1 + n)
   i = i + 2 + n
 end
-flushIndexes()
 return out`;
 
 /**
@@ -143,7 +108,6 @@ return out`;
  * entry per item: 1 (written), 0 (refused) or {-1, error}.
  */
 export const FINISH_MANY = `${ITEM}
-${DEFER}
 local now
 local ttl = tonumber(ARGV[2])
 local finalIdx = {success = 4, error = 5, cancel = 6, retry = 7}
@@ -158,9 +122,9 @@ local function one(task, outputs, uuid, attempt, final, first, last)
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
   redis.call('HSET', task, 'status', final, 'updatedAt', now, 'finishedAt', now, unpack(ARGV, first, last))
-  if status == 'new' then zremLater(2, ix) else zremLater(3, ix) end
-  zaddLater(idx, cur[4], ix)
-  zaddLater(1, now, ix)
+  if status == 'new' then redis.call('ZREM', KEYS[2], ix) else redis.call('ZREM', KEYS[3], ix) end
+  redis.call('ZADD', KEYS[idx], cur[4], ix)
+  redis.call('ZADD', KEYS[1], now, ix)
   if ttl > 0 then
     redis.call('PEXPIRE', task, ttl)
     redis.call('PEXPIRE', outputs, ttl)
@@ -176,7 +140,6 @@ for k = 8, #KEYS, step do
   out[#out + 1] = item(one, KEYS[k], KEYS[k + step - 1], ARGV[i], ARGV[i + 1], ARGV[i + 2], i + 4, i + 3 + n)
   i = i + 4 + n
 end
-flushIndexes()
 return out`;
 
 /**

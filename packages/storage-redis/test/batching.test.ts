@@ -197,7 +197,7 @@ describe("RedisStorage batching", () => {
     expect((await s.count()).process).toBeGreaterThanOrEqual(10);
   });
 
-  it("a batch's index updates (one ZADD / ZREM per index) leave each record in exactly its status index", async () => {
+  it("a batch of begins (some creating their records) and final writes leaves each record in exactly its status index", async () => {
     // Own prefix: the raw index zsets are read below, and other tests share `prefix`.
     const own = randomPrefix("batch-idx");
     const s = new RedisStorage({ url: REDIS_URL, prefix: own });
