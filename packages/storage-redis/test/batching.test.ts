@@ -228,8 +228,8 @@ describe("RedisStorage batching", () => {
         }),
       );
       expect(written.every(Boolean)).toBe(true);
-      const keys = new StorageKeys(`${own}`);
-      const members = async (key: string) => new Set(await raw.zrange(key, 0, -1));
+      const keys = new StorageKeys(own);
+      const members = async (key: string) => new Set(await raw.zrange(key, "0", "-1"));
       const ixOf = async (uuid: string) => (await raw.hget(keys.task(uuid), "ix"))!;
       const ix = await Promise.all(all.map((r) => ixOf(r.uuid)));
       expect(await members(keys.status("new"))).toEqual(new Set());
