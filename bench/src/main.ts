@@ -7,7 +7,7 @@ import { type RunResult, runScenario, type Settings } from "./scenarios";
 import { beeQueue } from "./subjects/bee-queue";
 import { bullmq } from "./subjects/bullmq";
 import { graphileWorker, graphileWorkerBatched } from "./subjects/graphile-worker";
-import { amqpLimit } from "./subjects/limit-amqp";
+import { amqpLimit, amqpPriorityLimit } from "./subjects/limit-amqp";
 import { pgLimit } from "./subjects/limit-pg";
 import { redisLimit } from "./subjects/limit-redis";
 import { pgBoss } from "./subjects/pg-boss";
@@ -71,6 +71,7 @@ const everySubject: Subject[] = [
   graphileWorkerBatched,
   redisLimit,
   amqpLimit,
+  amqpPriorityLimit,
   pgLimit,
 ];
 

@@ -7,88 +7,96 @@ import { Consumer } from "./consume";
  * The RabbitMQ floor: a durable classic queue, persistent messages published on a confirm channel
  * (one confirm awaited per task; bulk: a chunk published, then one wait for its confirms), and a
  * consumer with manual acks and prefetch 50; handlers run `concurrency` at a time.
+ *
+ * With `priority`, the same on a queue declared with `x-max-priority: 10` and messages at priority 5
+ * (what `RabbitMQBroker` declares and sends for priority 0): what a priority queue itself allows.
  */
-export const amqpLimit: Subject = {
-  id: "limit-rabbitmq",
-  label: "limit: bare amqplib",
-  kind: "limit",
-  services: ["rabbitmq"],
-  settings:
-    "amqplib 2; durable classic queue, persistent messages, confirm channel (await each confirm; bulk: one waitForConfirms per chunk); consumer with manual acks, prefetch 50, handlers run `concurrency` at a time",
-  async available() {
-    try {
-      const c = await amqp.connect(AMQP_URL);
-      await c.close();
-      return null;
-    } catch (e) {
-      return `RabbitMQ unreachable (${(e as Error).message})`;
-    }
-  },
-  async create(tag) {
-    const queue = `bench.${tag}`;
-    const pubConn = await amqp.connect(AMQP_URL);
-    const consConn = await amqp.connect(AMQP_URL);
-    const pub = await pubConn.createConfirmChannel();
-    await pub.assertQueue(queue, { durable: true });
-    let cons: amqp.Channel | undefined;
-    let acked = 0;
-    const publish = (i: number) =>
-      pub.sendToQueue(queue, Buffer.from(JSON.stringify({ i })), {
+function amqpLimitSubject(priority: boolean): Subject {
+  return {
+    id: priority ? "limit-rabbitmq-priority" : "limit-rabbitmq",
+    label: priority ? "limit: bare amqplib, priority queue" : "limit: bare amqplib",
+    kind: "limit",
+    services: ["rabbitmq"],
+    settings: `amqplib 2; durable classic queue${priority ? " with x-max-priority 10, messages at priority 5" : ""}, persistent messages, confirm channel (await each confirm; bulk: one waitForConfirms per chunk); consumer with manual acks, prefetch 50, handlers run \`concurrency\` at a time`,
+    async available() {
+      try {
+        const c = await amqp.connect(AMQP_URL);
+        await c.close();
+        return null;
+      } catch (e) {
+        return `RabbitMQ unreachable (${(e as Error).message})`;
+      }
+    },
+    async create(tag) {
+      const queue = `bench.${tag}`;
+      const pubConn = await amqp.connect(AMQP_URL);
+      const consConn = await amqp.connect(AMQP_URL);
+      const pub = await pubConn.createConfirmChannel();
+      await pub.assertQueue(queue, {
+        durable: true,
+        ...(priority ? { arguments: { "x-max-priority": 10 } } : {}),
+      });
+      const props = {
         persistent: true,
         contentType: "application/json",
-      });
-    const inst: Instance = {
-      async add(i) {
-        await new Promise<void>((resolve, reject) => {
-          pub.sendToQueue(
-            queue,
-            Buffer.from(JSON.stringify({ i })),
-            { persistent: true, contentType: "application/json" },
-            (err) => (err ? reject(err) : resolve()),
-          );
-        });
-      },
-      async addBulk(items) {
-        for (const i of items) publish(i);
-        await pub.waitForConfirms();
-      },
-      async startWorker(concurrency, onRun) {
-        const ch = await consConn.createChannel();
-        cons = ch;
-        // Prefetch 50 whatever the concurrency: RabbitMQ pushes ahead, the handlers run `concurrency`
-        // at a time, acks go out as they finish (an ack has no reply).
-        await ch.prefetch(50);
-        const consumer = new Consumer<amqp.ConsumeMessage>({
-          concurrency,
-          prefetch: 50,
-          finish: async (msgs) => {
-            for (const msg of msgs) ch.ack(msg);
-            acked += msgs.length;
-          },
-          run: (msg) => onRun((JSON.parse(msg.content.toString()) as { i: number }).i),
-        });
-        await ch.consume(queue, (msg) => {
-          if (msg) consumer.push(msg);
-        });
-      },
-      async finalCount() {
-        // AMQP acks are not confirmed; the acks sent are the final state this floor can see.
-        return acked;
-      },
-      async states() {
-        const q = await pub.checkQueue(queue);
-        return { ready: q.messageCount, acked };
-      },
-      async close() {
-        try {
-          if (cons) await cons.close();
-        } catch {}
-        await sleep(50);
-        await pub.deleteQueue(queue).catch(() => {});
-        await pubConn.close().catch(() => {});
-        await consConn.close().catch(() => {});
-      },
-    };
-    return inst;
-  },
-};
+        ...(priority ? { priority: 5 } : {}),
+      };
+      let cons: amqp.Channel | undefined;
+      let acked = 0;
+      const publish = (i: number) => pub.sendToQueue(queue, Buffer.from(JSON.stringify({ i })), props);
+      const inst: Instance = {
+        async add(i) {
+          await new Promise<void>((resolve, reject) => {
+            pub.sendToQueue(queue, Buffer.from(JSON.stringify({ i })), props, (err) =>
+              err ? reject(err) : resolve(),
+            );
+          });
+        },
+        async addBulk(items) {
+          for (const i of items) publish(i);
+          await pub.waitForConfirms();
+        },
+        async startWorker(concurrency, onRun) {
+          const ch = await consConn.createChannel();
+          cons = ch;
+          // Prefetch 50 whatever the concurrency: RabbitMQ pushes ahead, the handlers run `concurrency`
+          // at a time, acks go out as they finish (an ack has no reply).
+          await ch.prefetch(50);
+          const consumer = new Consumer<amqp.ConsumeMessage>({
+            concurrency,
+            prefetch: 50,
+            finish: async (msgs) => {
+              for (const msg of msgs) ch.ack(msg);
+              acked += msgs.length;
+            },
+            run: (msg) => onRun((JSON.parse(msg.content.toString()) as { i: number }).i),
+          });
+          await ch.consume(queue, (msg) => {
+            if (msg) consumer.push(msg);
+          });
+        },
+        async finalCount() {
+          // AMQP acks are not confirmed; the acks sent are the final state this floor can see.
+          return acked;
+        },
+        async states() {
+          const q = await pub.checkQueue(queue);
+          return { ready: q.messageCount, acked };
+        },
+        async close() {
+          try {
+            if (cons) await cons.close();
+          } catch {}
+          await sleep(50);
+          await pub.deleteQueue(queue).catch(() => {});
+          await pubConn.close().catch(() => {});
+          await consConn.close().catch(() => {});
+        },
+      };
+      return inst;
+    },
+  };
+}
+
+export const amqpLimit = amqpLimitSubject(false);
+export const amqpPriorityLimit = amqpLimitSubject(true);
