@@ -80,7 +80,7 @@ export class DefaultWorker implements Worker {
   private reserved = 0;
   /** Claims kept in flight at once (`Broker.claimLanes`, at most the slots). */
   private readonly lanes: number;
-  /** Set while a claimed batch was started in this turn of the event loop (see `startBatch`). */
+  /** Set while a claimed batch was started in this turn of the event loop (see `claimLoop`). */
   private batchThisTurn = false;
   private leaseTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
