@@ -550,7 +550,27 @@ describe("RedisBroker: connections", () => {
     expect(client.listenerCount("ready") + client.listenerCount("error")).toBe(listeners);
     const list = (await redis.client("LIST")) as string;
     expect(list).not.toContain(`name=${name}:block `);
+    // A caller's client is used as configured: its commands are not coalesced (see below).
+    expect(Object.hasOwn(client, "sendCommand")).toBe(false);
     client.disconnect();
+  });
+
+  it("coalesces the writes of the connection it creates, unless its options turn auto-pipelining on", async () => {
+    const own = new RedisBroker({ url: REDIS_URL, prefix: sub() });
+    const auto = new RedisBroker({ url: REDIS_URL, prefix: sub(), redis: { enableAutoPipelining: true } });
+    await own.start(ctx());
+    await auto.start(ctx());
+    try {
+      const mainOf = (b: RedisBroker) => (b as unknown as { main: Redis }).main;
+      expect(Object.hasOwn(mainOf(own), "sendCommand")).toBe(true);
+      expect(Object.hasOwn(mainOf(auto), "sendCommand")).toBe(false);
+      await own.publish([{ envelope: envelope("w") }]);
+      const [d] = await own.claim(1, { waitSeconds: 1 });
+      expect(await own.ack(d!)).toBe(true);
+    } finally {
+      await own.stop();
+      await auto.stop();
+    }
   });
 });
 

@@ -386,6 +386,44 @@ describe("QueueTasks end to end on the in-memory default", () => {
     expect(runs.size).toBe(100);
   });
 
+  it("claim lanes: a batch that comes back in the same turn as the other lane's starts a turn later", async () => {
+    // Both lanes' claims are answered by one callback (as two replies read from one socket are).
+    let answer: () => void = () => {};
+    const answered = new Promise<void>((r) => {
+      answer = r;
+    });
+    let waiting = 0;
+    class SameTurnBroker extends MemoryBroker {
+      readonly claimLanes = 2;
+      override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
+        if (++waiting === 2) setTimeout(answer, 5);
+        await answered;
+        return super.claim(max, options);
+      }
+    }
+    const a = app({ broker: new SameTurnBroker(), config: { maxTasksProcess: 4 } });
+    // Counts turns of the event loop (one per check phase) while the tasks start.
+    let turn = 0;
+    let counting = true;
+    const tick = () => {
+      turn++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const startedIn: number[] = [];
+    const t = a.task({ name: "same_turn" }, (n: number) => {
+      startedIn[n] = turn;
+    });
+    const handles = await t.addTasks([[0], [1], [2], [3]]);
+    await a.start();
+    await Promise.all(handles.map((h) => h.wait({ timeout: 5 })));
+    counting = false;
+    // The first lane's two tasks start together; the second lane's start at least a turn later.
+    expect(startedIn[0]).toBe(startedIn[1]);
+    expect(startedIn[2]).toBe(startedIn[3]);
+    expect(startedIn[2]!).toBeGreaterThan(startedIn[0]!);
+  });
+
   it("a broker's claimLanes must be a positive integer", async () => {
     class BadLanes extends MemoryBroker {
       readonly claimLanes = 0;
