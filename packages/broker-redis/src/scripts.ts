@@ -18,7 +18,7 @@ export const BAND_SIZE = 4398046511104;
 // Helpers shared by several scripts (prepended to their bodies).
 const PRELUDE = `
 local BAND = 4398046511104
-local function fmt(n) return string.format('%.0f', n) end
+local function fmt(n) return string.format('%d', n) end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -33,12 +33,12 @@ local function bulk(cmd, key, args)
 end
 local function wake(key)
   redis.call('LPUSH', key, '1')
-  redis.call('LTRIM', key, 0, 0)
+  redis.call('LTRIM', key, '0', '0')
 end
 -- Called before adding delayed entries whose earliest due time is \`due\`: when that moves the
 -- schedule earlier, bump the generation so every idle claimer hears of it (see CLAIM).
 local function schedule_moved(delayedKey, genKey, due)
-  local first = redis.call('ZRANGE', delayedKey, 0, 0, 'WITHSCORES')
+  local first = redis.call('ZRANGE', delayedKey, '0', '0', 'WITHSCORES')
   if #first == 0 or due < tonumber(first[2]) then redis.call('INCR', genKey) end
 end
 `;
@@ -50,7 +50,7 @@ end
  */
 export const PUBLISH = `${PRELUDE}
 local n = tonumber(ARGV[1])
-local last = redis.call('INCRBY', KEYS[1], n)
+local last = redis.call('INCRBY', KEYS[1], ARGV[1])
 local base = last - n
 local now = nil
 local msgs, ready, delayed = {}, {}, {}
@@ -102,8 +102,9 @@ local leaseMs = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local seen = tonumber(ARGV[4])
 local now = now_ms()
+local nowS = fmt(now)
 local more = false
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', fmt(now), 'LIMIT', 0, limit)
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', nowS, 'LIMIT', '0', ARGV[3])
 if #due > 0 then
   if #due == limit then more = true end
   local last = redis.call('INCRBY', KEYS[6], #due)
@@ -116,7 +117,7 @@ if #due > 0 then
   bulk('ZADD', KEYS[1], args)
   bulk('ZREM', KEYS[2], due)
 end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', fmt(now), 'LIMIT', 0, limit)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', nowS, 'LIMIT', '0', ARGV[3])
 if #expired > 0 then
   if #expired == limit then more = true end
   local args = {}
@@ -133,7 +134,7 @@ end
 local gen = tonumber(redis.call('GET', KEYS[8]) or '0')
 local out = {0, gen}
 if max > 0 then
-  local popped = redis.call('ZPOPMIN', KEYS[1], max)
+  local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
   if #popped > 0 then
     local ids = {}
     for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
@@ -143,7 +144,7 @@ if max > 0 then
     for i, id in ipairs(ids) do
       local raw = raws[i]
       if raw then
-        local token = id .. '.' .. redis.call('HINCRBY', KEYS[5], id, 1)
+        local token = id .. '.' .. fmt(redis.call('HINCRBY', KEYS[5], id, '1'))
         leases[#leases + 1] = exp
         leases[#leases + 1] = token
         out[#out + 1] = token
@@ -164,7 +165,7 @@ else
     -- Nothing ready: a wake token now would only cause an empty round trip.
     redis.call('DEL', KEYS[7])
   end
-  local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  local nxt = redis.call('ZRANGE', KEYS[2], '0', '0', 'WITHSCORES')
   if #nxt > 0 then
     out[1] = math.max(0, tonumber(nxt[2]) - now)
   else

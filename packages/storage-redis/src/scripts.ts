@@ -10,7 +10,8 @@
  */
 
 const NOW = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nowS = string.format('%d', now)`;
 
 /**
  * Creating a record. Index members are `ix` = 12 hex digits of an insertion counter + the uuid, scored
@@ -19,9 +20,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
  * Expects: `key`, `uuid`, `created` ('' = now), `first`/`last` (ARGV range of field/value items),
  * and KEYS[seqK], KEYS[allK], KEYS[newK].
  */
-const CREATE = `local created = tonumber(created) or now
+const CREATE = `local created = tonumber(created) and created or nowS
 local ix = string.format('%012x', redis.call('INCR', KEYS[seqK])) .. uuid
-redis.call('HSET', key, 'status', 'new', 'attempt', '0', 'ix', ix, 'createdAt', created, 'updatedAt', now,
+redis.call('HSET', key, 'status', 'new', 'attempt', '0', 'ix', ix, 'createdAt', created, 'updatedAt', nowS,
   unpack(ARGV, first, last))
 redis.call('ZADD', KEYS[allK], created, ix)
 redis.call('ZADD', KEYS[newK], created, ix)`;
@@ -82,7 +83,8 @@ local function one(key, uuid, first, last)
     return {2, redis.call('HGETALL', key)}
   end
   local attempt = tonumber(cur[2]) + 1
-  redis.call('HSET', key, 'status', 'process', 'attempt', attempt, 'startedAt', now, 'updatedAt', now)
+  redis.call('HSET', key, 'status', 'process', 'attempt', string.format('%d', attempt), 'startedAt', nowS,
+    'updatedAt', nowS)
   if status == 'new' then
     redis.call('ZREM', KEYS[3], cur[3])
     redis.call('ZADD', KEYS[4], cur[4], cur[3])
@@ -108,7 +110,7 @@ return out`;
  * entry per item: 1 (written), 0 (refused) or {-1, error}.
  */
 export const FINISH_MANY = `${ITEM}
-local now
+local now, nowS
 local ttl = tonumber(ARGV[2])
 local finalIdx = {success = 4, error = 5, cancel = 6, retry = 7}
 local function one(task, outputs, uuid, attempt, final, first, last)
@@ -120,11 +122,12 @@ local function one(task, outputs, uuid, attempt, final, first, last)
   if not now then
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    nowS = string.format('%d', now)
   end
-  redis.call('HSET', task, 'status', final, 'updatedAt', now, 'finishedAt', now, unpack(ARGV, first, last))
+  redis.call('HSET', task, 'status', final, 'updatedAt', nowS, 'finishedAt', nowS, unpack(ARGV, first, last))
   if status == 'new' then redis.call('ZREM', KEYS[2], ix) else redis.call('ZREM', KEYS[3], ix) end
   redis.call('ZADD', KEYS[idx], cur[4], ix)
-  redis.call('ZADD', KEYS[1], now, ix)
+  redis.call('ZADD', KEYS[1], nowS, ix)
   if ttl > 0 then
     redis.call('PEXPIRE', task, ttl)
     redis.call('PEXPIRE', outputs, ttl)
