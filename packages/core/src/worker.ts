@@ -78,10 +78,14 @@ export class DefaultWorker implements Worker {
   private readonly slotWaiters = new Set<() => void>();
   /** Slots asked for by claims in flight, so concurrent lanes never claim more than there is room for. */
   private reserved = 0;
-  /** Claims kept in flight at once (`Broker.claimLanes`, at most the slots). */
+  /** Claims the broker allows in flight at once (`Broker.claimLanes`, at most the slots). */
   private readonly lanes: number;
-  /** Set while a claimed batch was started in this turn of the event loop (see `claimLoop`). */
-  private batchThisTurn = false;
+  /** Lanes in use since `start` (more than one only with a fused claim-and-begin, see `start`). */
+  private activeLanes = 1;
+  /** Set while a claimed batch was started in this turn of the event loop (see `takeTurn`). */
+  private startedThisTurn = false;
+  /** Lanes whose batch waits for its turn to start, in arrival order. */
+  private readonly turnQueue: (() => void)[] = [];
   private leaseTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
@@ -135,9 +139,13 @@ export class DefaultWorker implements Worker {
     }
     for (const p of this.host.plugins) await this.hook(p, "onWorkerStart", () => p.onWorkerStart?.());
     // Claim lanes (`Broker.claimLanes`): each lane claims up to its share of the slots, so one
-    // batch is with the service while this process runs another.
-    const share = Math.ceil((this.concurrency + this.prefetch) / this.lanes);
-    this.loop = Promise.all(Array.from({ length: this.lanes }, () => this.claimLoop(share))).then(
+    // batch is with the service while this process runs another. Only when the claim also begins
+    // the records: a batch is then ready to run as it arrives, and batches start in the order they
+    // arrived (see `takeTurn`). With separate begins, whose answers for two batches may come back in
+    // either order (a pooled storage), a later batch of lower priority could start first.
+    this.activeLanes = this.host.fused?.() && this.prefetch === 0 ? this.lanes : 1;
+    const share = Math.ceil((this.concurrency + this.prefetch) / this.activeLanes);
+    this.loop = Promise.all(Array.from({ length: this.activeLanes }, () => this.claimLoop(share))).then(
       () => undefined,
     );
     this.host.events.emit("worker:start", { workerId: this.id, concurrency: this.concurrency });
@@ -222,19 +230,10 @@ export class DefaultWorker implements Worker {
       } finally {
         this.reserved -= room;
       }
-      if (this.lanes > 1 && deliveries.length > 0 && this.batchThisTurn) {
-        // Another lane's batch started in this turn: start this one a turn later, once the first
-        // batch's writes are out, so the service works on one batch while this process runs the
-        // other instead of both taking turns.
+      if (this.activeLanes > 1 && deliveries.length > 0) {
         this.reserved += deliveries.length;
-        await nextTurn();
+        await this.takeTurn();
         this.reserved -= deliveries.length;
-      }
-      if (this.lanes > 1 && deliveries.length > 0 && !this.batchThisTurn) {
-        this.batchThisTurn = true;
-        setImmediate(() => {
-          this.batchThisTurn = false;
-        });
       }
       for (const item of deliveries) {
         const [d, begun] = "delivery" in item ? [item.delivery, item.begun] : [item, undefined];
@@ -248,6 +247,43 @@ export class DefaultWorker implements Worker {
         else this.buffered.push(d);
       }
     }
+  }
+
+  /**
+   * Resolves when this lane's batch may start: at once when it is the first batch of this turn of
+   * the event loop, otherwise two turns after the batch before it, in arrival order. The first
+   * batch's writes (final writes, the next claim) are then out before this one runs, so the service
+   * works on one batch while this process runs the other instead of the two taking turns.
+   */
+  private takeTurn(): Promise<void> {
+    if (!this.startedThisTurn && this.turnQueue.length === 0) {
+      this.markStarted();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      this.turnQueue.push(resolve);
+      if (this.turnQueue.length === 1) this.nextInQueue();
+    });
+  }
+
+  private nextInQueue(): void {
+    setImmediate(() =>
+      setImmediate(() => {
+        const next = this.turnQueue.shift();
+        if (!next) return;
+        this.markStarted();
+        next();
+        if (this.turnQueue.length > 0) this.nextInQueue();
+      }),
+    );
+  }
+
+  private markStarted(): void {
+    if (this.startedThisTurn) return;
+    this.startedThisTurn = true;
+    setImmediate(() => {
+      this.startedThisTurn = false;
+    });
   }
 
   private wakeSlots(): void {
@@ -657,11 +693,6 @@ function claimLanesOf(broker: Broker): number {
       `broker ${broker.name}: claimLanes must be a positive integer, got ${String(lanes)}`,
     );
   return lanes;
-}
-
-/** Resolves two event-loop turns later: after the immediates queued in this turn have run. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
 
 function sleepMs(ms: number, signal: AbortSignal): Promise<void> {

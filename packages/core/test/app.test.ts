@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  type FusedOperations,
   InvalidTaskNameError,
   MemoryBroker,
   PayloadTooLargeError,
   type QueueTasks,
   SerializationError,
+  type Storage,
   TaskFailedError,
   type TaskRecord,
   UnknownTaskError,
@@ -21,6 +23,31 @@ function app(options = {}) {
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.stop({ timeout: 1 })));
 });
+
+/**
+ * A MemoryBroker that fuses with any storage the plain way (claim, then begin each; finish, then
+ * ack): what the worker needs to use claim lanes, which it does only with a fused claim-and-begin.
+ */
+class FusingMemoryBroker extends MemoryBroker {
+  fuse(storage: Storage): FusedOperations {
+    return {
+      enqueue: async (records, messages) => {
+        await storage.add(records);
+        await this.publish(messages);
+      },
+      claimAndBegin: async (max, options) => {
+        const claimed = await this.claim(max, options);
+        const begun = await Promise.all(claimed.map((d) => storage.begin(d.envelope.uuid, d.envelope)));
+        return claimed.map((delivery, i) => ({ delivery, begun: begun[i] }));
+      },
+      finishAndAck: async (delivery, attempt, outcome) => {
+        const ok = await storage.finish(delivery.envelope.uuid, attempt, outcome);
+        if (ok) await this.ack(delivery);
+        return ok;
+      },
+    };
+  }
+}
 
 describe("QueueTasks end to end on the in-memory default", () => {
   it("runs a task and returns its typed result", async () => {
@@ -353,7 +380,7 @@ describe("QueueTasks end to end on the in-memory default", () => {
 
   it("claim lanes: a broker with claimLanes 2 gets two claims in flight, each for its share of the slots", async () => {
     const claims = { inFlight: 0, maxInFlight: 0, asks: [] as number[] };
-    class LaneBroker extends MemoryBroker {
+    class LaneBroker extends FusingMemoryBroker {
       readonly claimLanes = 2;
       override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
         claims.asks.push(max);
@@ -393,7 +420,7 @@ describe("QueueTasks end to end on the in-memory default", () => {
       answer = r;
     });
     let waiting = 0;
-    class SameTurnBroker extends MemoryBroker {
+    class SameTurnBroker extends FusingMemoryBroker {
       readonly claimLanes = 2;
       override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
         if (++waiting === 2) setTimeout(answer, 5);
@@ -422,6 +449,57 @@ describe("QueueTasks end to end on the in-memory default", () => {
     expect(startedIn[0]).toBe(startedIn[1]);
     expect(startedIn[2]).toBe(startedIn[3]);
     expect(startedIn[2]!).toBeGreaterThan(startedIn[0]!);
+  });
+
+  it("claim lanes are used only with a fused claim-and-begin: a plain broker with claimLanes 2 claims in one lane", async () => {
+    const claims = { inFlight: 0, maxInFlight: 0 };
+    class PlainLanes extends MemoryBroker {
+      readonly claimLanes = 2;
+      override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
+        claims.maxInFlight = Math.max(claims.maxInFlight, ++claims.inFlight);
+        try {
+          await sleep(5);
+          return await super.claim(max, options);
+        } finally {
+          claims.inFlight--;
+        }
+      }
+    }
+    const a = app({ broker: new PlainLanes(), config: { maxTasksProcess: 10 } });
+    const t = a.task({ name: "one_lane" }, async () => {
+      await sleep(5);
+    });
+    const handles = await t.addTasks(Array.from({ length: 40 }, () => [] as []));
+    await a.start();
+    await Promise.all(handles.map((h) => h.wait({ timeout: 10 })));
+    expect(claims.maxInFlight).toBe(1);
+  });
+
+  it("claim lanes: batches answered together start one turn apart, in the order they arrived", async () => {
+    // Three lanes answered in one callback: the first starts at once, the others queue in order.
+    let answer: () => void = () => {};
+    const answered = new Promise<void>((r) => {
+      answer = r;
+    });
+    let calls = 0;
+    class ThreeLanes extends FusingMemoryBroker {
+      readonly claimLanes = 3;
+      override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
+        const n = ++calls;
+        if (n === 3) setTimeout(answer, 5);
+        if (n <= 3) await answered;
+        return super.claim(max, options);
+      }
+    }
+    const a = app({ broker: new ThreeLanes(), config: { maxTasksProcess: 3 } });
+    const order: number[] = [];
+    const t = a.task({ name: "arrival" }, (n: number) => {
+      order.push(n);
+    });
+    const handles = await t.addTasks([[0], [1], [2]]);
+    await a.start();
+    await Promise.all(handles.map((h) => h.wait({ timeout: 5 })));
+    expect(order).toEqual([0, 1, 2]);
   });
 
   it("a broker's claimLanes must be a positive integer", async () => {

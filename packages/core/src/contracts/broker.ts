@@ -86,7 +86,9 @@ export interface Broker {
    * How many claims a worker may keep in flight at once, each for its share of the free slots.
    * Default 1. A broker whose claims are independent round trips on a pipelined connection gains
    * from 2: the service works on one batch while the worker runs the other, instead of the two
-   * taking turns. `claim` (and a fused `claimAndBegin`) must then be safe to call concurrently.
+   * taking turns. The default worker uses it only through a fused `claimAndBegin` (see `fuse`),
+   * which must then be safe to call concurrently and answer in the order the calls were made: its
+   * batches arrive ready to run, and start in arrival order, so priority order holds across lanes.
    */
   readonly claimLanes?: number;
 
