@@ -66,8 +66,9 @@ export interface RedisBrokerOptions {
   deliveryLimit?: number;
   /**
    * Claims a worker keeps in flight at once, each for its share of the free slots (see
-   * `Broker.claimLanes`). Default 2: Redis runs one batch's scripts while the worker runs the
-   * other's tasks. 1 claims everything in one round trip and waits for it.
+   * `Broker.claimLanes`), when it claims through the fused claim-and-begin (with `RedisStorage` on
+   * the same Redis). Default 2: Redis runs one batch's scripts while the worker runs the other's
+   * tasks. 1 claims everything in one round trip and waits for it.
    */
   claimLanes?: number;
   /**

@@ -24,6 +24,38 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.stop({ timeout: 1 })));
 });
 
+type ClaimOptionsOf = Parameters<MemoryBroker["claim"]>[1];
+
+/** Claims in flight, counted around a claim that takes a round trip (5 ms) so lanes overlap. */
+function claimCounter() {
+  const claims = { inFlight: 0, maxInFlight: 0, asks: [] as number[] };
+  const around = async <T>(max: number, claim: () => Promise<T>): Promise<T> => {
+    claims.asks.push(max);
+    claims.maxInFlight = Math.max(claims.maxInFlight, ++claims.inFlight);
+    try {
+      await sleep(5);
+      return await claim();
+    } finally {
+      claims.inFlight--;
+    }
+  };
+  return { claims, around };
+}
+
+/** Holds the first `n` claims and answers them in one callback (as replies read from one socket). */
+function answerTogether(n: number): () => Promise<void> {
+  let answer: () => void = () => {};
+  const answered = new Promise<void>((r) => {
+    answer = r;
+  });
+  let calls = 0;
+  return async () => {
+    const k = ++calls;
+    if (k === n) setTimeout(answer, 5);
+    if (k <= n) await answered;
+  };
+}
+
 /**
  * A MemoryBroker that fuses with any storage the plain way (claim, then begin each; finish, then
  * ack): what the worker needs to use claim lanes, which it does only with a fused claim-and-begin.
@@ -379,18 +411,11 @@ describe("QueueTasks end to end on the in-memory default", () => {
   });
 
   it("claim lanes: a broker with claimLanes 2 gets two claims in flight, each for its share of the slots", async () => {
-    const claims = { inFlight: 0, maxInFlight: 0, asks: [] as number[] };
+    const { claims, around } = claimCounter();
     class LaneBroker extends FusingMemoryBroker {
       readonly claimLanes = 2;
-      override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
-        claims.asks.push(max);
-        claims.maxInFlight = Math.max(claims.maxInFlight, ++claims.inFlight);
-        try {
-          await sleep(5); // a round trip, so the lanes' claims overlap
-          return await super.claim(max, options);
-        } finally {
-          claims.inFlight--;
-        }
+      override claim(max: number, options: ClaimOptionsOf) {
+        return around(max, () => super.claim(max, options));
       }
     }
     const a = app({ broker: new LaneBroker(), config: { maxTasksProcess: 10 } });
@@ -415,16 +440,11 @@ describe("QueueTasks end to end on the in-memory default", () => {
 
   it("claim lanes: a batch that comes back in the same turn as the other lane's starts a turn later", async () => {
     // Both lanes' claims are answered by one callback (as two replies read from one socket are).
-    let answer: () => void = () => {};
-    const answered = new Promise<void>((r) => {
-      answer = r;
-    });
-    let waiting = 0;
+    const gate = answerTogether(2);
     class SameTurnBroker extends FusingMemoryBroker {
       readonly claimLanes = 2;
-      override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
-        if (++waiting === 2) setTimeout(answer, 5);
-        await answered;
+      override async claim(max: number, options: ClaimOptionsOf) {
+        await gate();
         return super.claim(max, options);
       }
     }
@@ -452,17 +472,11 @@ describe("QueueTasks end to end on the in-memory default", () => {
   });
 
   it("claim lanes are used only with a fused claim-and-begin: a plain broker with claimLanes 2 claims in one lane", async () => {
-    const claims = { inFlight: 0, maxInFlight: 0 };
+    const { claims, around } = claimCounter();
     class PlainLanes extends MemoryBroker {
       readonly claimLanes = 2;
-      override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
-        claims.maxInFlight = Math.max(claims.maxInFlight, ++claims.inFlight);
-        try {
-          await sleep(5);
-          return await super.claim(max, options);
-        } finally {
-          claims.inFlight--;
-        }
+      override claim(max: number, options: ClaimOptionsOf) {
+        return around(max, () => super.claim(max, options));
       }
     }
     const a = app({ broker: new PlainLanes(), config: { maxTasksProcess: 10 } });
@@ -477,17 +491,11 @@ describe("QueueTasks end to end on the in-memory default", () => {
 
   it("claim lanes: batches answered together start one turn apart, in the order they arrived", async () => {
     // Three lanes answered in one callback: the first starts at once, the others queue in order.
-    let answer: () => void = () => {};
-    const answered = new Promise<void>((r) => {
-      answer = r;
-    });
-    let calls = 0;
+    const gate = answerTogether(3);
     class ThreeLanes extends FusingMemoryBroker {
       readonly claimLanes = 3;
-      override async claim(max: number, options: Parameters<MemoryBroker["claim"]>[1]) {
-        const n = ++calls;
-        if (n === 3) setTimeout(answer, 5);
-        if (n <= 3) await answered;
+      override async claim(max: number, options: ClaimOptionsOf) {
+        await gate();
         return super.claim(max, options);
       }
     }
