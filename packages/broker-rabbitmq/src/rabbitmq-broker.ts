@@ -28,6 +28,7 @@ import {
   type Message,
   type Options,
 } from "amqplib";
+import { AckBatcher } from "./ack-batcher";
 import { PublishNackedError, PublishUnroutableError } from "./errors";
 import { DEFAULT_MAX_PRIORITY, priorityLevel, validateMaxPriority } from "./priority";
 
@@ -111,6 +112,9 @@ interface Session {
   /** Delay queues declared on this session: when, and the declaration itself. */
   delayDeclared: Map<number, { at: number; promise: Promise<void> }>;
   consumerOp: Promise<void>;
+  /** The consumer channel's acks, sent together once per turn (see AckBatcher). */
+  acks: AckBatcher<ConsumeMessage>;
+  ackFlush?: NodeJS.Immediate;
 }
 
 interface Buffered {
@@ -267,6 +271,8 @@ export class RabbitMQBroker implements Broker {
     this.buffer = [];
     const s = this.session;
     this.session = undefined;
+    // Acks queued this turn go out before the channel closes.
+    if (s?.alive) this.flushAcks(s);
     if (s) await this.closeSession(s);
     await this.connecting?.catch(() => undefined);
   }
@@ -561,9 +567,14 @@ export class RabbitMQBroker implements Broker {
   }
 
   private async consume(s: Session): Promise<void> {
-    const { consumerTag } = await s.cons.consume(this.queueName, (msg) => this.onMessage(s, msg), {
-      noAck: false,
-    });
+    const { consumerTag } = await s.cons.consume(
+      this.queueName,
+      (msg) => {
+        if (msg) s.acks.delivered(msg.fields.deliveryTag);
+        this.onMessage(s, msg);
+      },
+      { noAck: false },
+    );
     s.consumerTag = consumerTag;
   }
 
@@ -659,7 +670,7 @@ export class RabbitMQBroker implements Broker {
       const r = await this.sendConfirmed(s, queue, msg.content, props);
       if (r === "returned") throw new PublishUnroutableError(queue);
       if (s.alive) {
-        s.cons.ack(msg);
+        this.ackNow(s, msg);
         // amqplib writes frames on a later tick; a round trip on the channel proves the ack reached
         // RabbitMQ before the copy may run (a crash in between would otherwise leave both queued).
         await s.cons.checkQueue(this.queueName).catch(() => undefined);
@@ -668,7 +679,7 @@ export class RabbitMQBroker implements Broker {
       this.logger.warn("could not requeue a redelivered message; RabbitMQ will deliver it again", {
         error: describe(error),
       });
-      if (s.alive) safely(() => s.cons.nack(msg, false, true));
+      if (s.alive) this.nack(s, msg, true);
     } finally {
       done.settle();
       this.internal--;
@@ -707,11 +718,11 @@ export class RabbitMQBroker implements Broker {
         },
       });
       if (r === "returned") throw new PublishUnroutableError(this.deadLetterQueue);
-      if (s.alive) s.cons.ack(msg);
+      if (s.alive) this.ackNow(s, msg);
     } catch (err) {
       // Without a dead-letter queue to take it, reject it so RabbitMQ's own dead-lettering moves it.
       this.logger.error("could not dead-letter a malformed message", { error: describe(err) });
-      if (s.alive) safely(() => s.cons.nack(msg, false, false));
+      if (s.alive) this.nack(s, msg, false);
     } finally {
       this.internal--;
     }
@@ -741,7 +752,7 @@ export class RabbitMQBroker implements Broker {
     if (!h) return;
     this.held.delete(token);
     this.logger.warn("lease expired; the task is deliverable again", { uuid: h.delivery.envelope.uuid });
-    if (h.session.alive) safely(() => h.session.cons.nack(h.msg, false, true));
+    if (h.session.alive) this.nack(h.session, h.msg, true);
   }
 
   /** Takes a held delivery out of the lease table; undefined when it is stale. */
@@ -752,6 +763,32 @@ export class RabbitMQBroker implements Broker {
     clearTimeout(h.timer);
     // A delivery of a channel that is gone is never acked: its tag means nothing on a new channel.
     return h.session.alive ? h : undefined;
+  }
+
+  /** Queues the ack for the end of this turn (see AckBatcher); the session must be alive. */
+  private queueAck(s: Session, msg: ConsumeMessage): void {
+    s.acks.ack(msg.fields.deliveryTag, msg);
+    s.ackFlush ??= setImmediate(() => this.flushAcks(s));
+  }
+
+  /** Sends the queued acks; a session that died meanwhile drops them (RabbitMQ redelivers). */
+  private flushAcks(s: Session): void {
+    if (s.ackFlush) clearImmediate(s.ackFlush);
+    s.ackFlush = undefined;
+    const frames = s.acks.take();
+    if (!s.alive) return;
+    for (const [msg, multiple] of frames) if (!safely(() => s.cons.ack(msg, multiple))) return;
+  }
+
+  /** An ack sent at once (its caller relies on it having gone out), recorded for the batcher. */
+  private ackNow(s: Session, msg: ConsumeMessage): boolean {
+    s.acks.settledElsewhere(msg.fields.deliveryTag);
+    return safely(() => s.cons.ack(msg));
+  }
+
+  private nack(s: Session, msg: ConsumeMessage, requeue: boolean): boolean {
+    s.acks.settledElsewhere(msg.fields.deliveryTag);
+    return safely(() => s.cons.nack(msg, false, requeue));
   }
 
   async extendLease(delivery: Delivery): Promise<boolean> {
@@ -772,7 +809,8 @@ export class RabbitMQBroker implements Broker {
   async ack(delivery: Delivery): Promise<boolean> {
     const h = this.settle(delivery);
     if (!h) return false;
-    return safely(() => h.session.cons.ack(h.msg));
+    this.queueAck(h.session, h.msg);
+    return true;
   }
 
   async release(delivery: Delivery, options?: { delay?: number }): Promise<boolean> {
@@ -781,7 +819,7 @@ export class RabbitMQBroker implements Broker {
     if (!h) return false;
     if (delay <= 0) {
       // Back into the queue; the redelivery counts this claim (redelivered flag / x-delivery-count).
-      return safely(() => h.session.cons.nack(h.msg, false, true));
+      return this.nack(h.session, h.msg, true);
     }
     const ms = Math.round(delay * 1000);
     const env = h.delivery.envelope;
@@ -792,10 +830,10 @@ export class RabbitMQBroker implements Broker {
       props.messageId = done.id;
       const r = await this.sendConfirmed(h.session, queue, h.msg.content, props);
       if (r === "returned") throw new PublishUnroutableError(queue);
-      return h.session.alive && safely(() => h.session.cons.ack(h.msg));
+      return h.session.alive && this.ackNow(h.session, h.msg);
     } catch (error) {
       if (error instanceof PublishNackedError || error instanceof PublishUnroutableError) {
-        if (h.session.alive) safely(() => h.session.cons.nack(h.msg, false, true));
+        if (h.session.alive) this.nack(h.session, h.msg, true);
         throw error;
       }
       return false;
@@ -822,14 +860,14 @@ export class RabbitMQBroker implements Broker {
       if (r === "returned") throw new PublishUnroutableError(this.deadLetterQueue);
     } catch (error) {
       if (error instanceof PublishNackedError || error instanceof PublishUnroutableError) {
-        if (h.session.alive) safely(() => h.session.cons.nack(h.msg, false, true));
+        if (h.session.alive) this.nack(h.session, h.msg, true);
         throw error;
       }
       // The channel died: RabbitMQ delivers the original again. The copy may be in the dead-letter
       // queue already; a second one is possible, never none.
       return false;
     }
-    return h.session.alive && safely(() => h.session.cons.ack(h.msg));
+    return h.session.alive && this.ackNow(h.session, h.msg);
   }
 
   // --- dead letters and stats ----------------------------------------------------------------------
@@ -964,6 +1002,7 @@ export class RabbitMQBroker implements Broker {
         returnedIds: new Set(),
         delayDeclared: new Map(),
         consumerOp: Promise.resolve(),
+        acks: new AckBatcher(),
       };
       for (const c of owned) {
         c.on("error", (e: Error) => this.lose(s, e));

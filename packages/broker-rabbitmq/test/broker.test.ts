@@ -149,6 +149,52 @@ describe("RabbitMQBroker basics", () => {
   });
 });
 
+describe("acks", () => {
+  it("sends a turn's acks as one multiple ack, never covering a delivery still held", async () => {
+    const b = await started();
+    const es = Array.from({ length: 8 }, () => envelope());
+    await b.publish(es.map((e) => ({ envelope: e })));
+    const ds: Delivery[] = [];
+    while (ds.length < 8) ds.push(...(await b.claim(8 - ds.length, { waitSeconds: 5 })));
+    expect(ds.map((d) => d.envelope.uuid)).toEqual(es.map((e) => e.uuid));
+    // biome-ignore lint/suspicious/noExplicitAny: watching the consumer channel's ack frames
+    const cons = (b as any).session.cons;
+    const frames: string[] = [];
+    const ack = cons.ack.bind(cons);
+    cons.ack = (m: { fields: { deliveryTag: number } }, multiple?: boolean) => {
+      const i = ds.findIndex((d) => d.token.endsWith(`:${m.fields.deliveryTag}`));
+      // Not one of ours: the released message pushed again, acked once its counted copy is queued.
+      if (i >= 0) frames.push(`${multiple ? "<=" : ""}${i + 1}`);
+      return ack(m, multiple);
+    };
+    // In one turn: 3 stays held, 6 goes back to the queue, the others are acked.
+    const settled = await Promise.all([
+      ...[1, 2, 4, 5, 7, 8].map((i) => b.ack(ds[i - 1]!)),
+      b.release(ds[5]!),
+    ]);
+    expect(settled.every(Boolean)).toBe(true);
+    await eventually(() => frames.length >= 5, 5000, "the acks to go out");
+    expect(frames).toEqual(["<=2", "4", "5", "7", "8"]);
+    await b.stop();
+    // The held delivery went back when the connection closed, the released one when it was
+    // released: those two are on the server again, and nothing else.
+    const conn = await connect(AMQP_URL);
+    try {
+      const ch = await conn.createChannel();
+      const back: string[] = [];
+      for (;;) {
+        const m = await ch.get(b.queue, { noAck: true });
+        if (!m) break;
+        back.push(JSON.parse(m.content.toString()).uuid);
+      }
+      expect(back.sort()).toEqual([es[2]!.uuid, es[5]!.uuid].sort());
+      await ch.close();
+    } finally {
+      await conn.close();
+    }
+  });
+});
+
 describe("priorities", () => {
   it("maps core priorities onto RabbitMQ levels monotonically", () => {
     let last = -1;
