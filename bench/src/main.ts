@@ -7,7 +7,7 @@ import { type RunResult, runScenario, type Settings } from "./scenarios";
 import { beeQueue } from "./subjects/bee-queue";
 import { bullmq } from "./subjects/bullmq";
 import { graphileWorker, graphileWorkerBatched } from "./subjects/graphile-worker";
-import { amqpLimit, amqpPriorityLimit } from "./subjects/limit-amqp";
+import { amqpEnvelopeLimit, amqpLimit, amqpPriorityLimit } from "./subjects/limit-amqp";
 import { pgLimit } from "./subjects/limit-pg";
 import { redisLimit } from "./subjects/limit-redis";
 import { pgBoss } from "./subjects/pg-boss";
@@ -72,6 +72,7 @@ const everySubject: Subject[] = [
   redisLimit,
   amqpLimit,
   amqpPriorityLimit,
+  amqpEnvelopeLimit,
   pgLimit,
 ];
 
