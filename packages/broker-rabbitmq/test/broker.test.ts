@@ -195,6 +195,27 @@ describe("acks", () => {
   });
 });
 
+describe("acks at stop", () => {
+  it("an ack queued in the same turn as stop() still reaches RabbitMQ: nothing comes back", async () => {
+    const b = await started();
+    await b.publish([{ envelope: envelope() }, { envelope: envelope() }]);
+    const ds: Delivery[] = [];
+    while (ds.length < 2) ds.push(...(await b.claim(2 - ds.length, { waitSeconds: 5 })));
+    // Not awaited before stop: both acks are still queued for the end of the turn.
+    const acked = Promise.all(ds.map((d) => b.ack(d)));
+    await b.stop();
+    expect(await acked).toEqual([true, true]);
+    const conn = await connect(AMQP_URL);
+    try {
+      const ch = await conn.createChannel();
+      expect((await ch.checkQueue(b.queue)).messageCount).toBe(0);
+      await ch.close();
+    } finally {
+      await conn.close();
+    }
+  });
+});
+
 describe("priorities", () => {
   it("maps core priorities onto RabbitMQ levels monotonically", () => {
     let last = -1;
