@@ -13,6 +13,7 @@ import {
   heartbeatsOf,
   type LogLine,
   memoryLogger,
+  onServer,
   sleep,
   uniquePrefix,
 } from "./helpers";
@@ -121,9 +122,7 @@ describe("RabbitMQBroker basics", () => {
 
   it("keeps at most what the worker asked for unacked (prefetch follows free capacity)", async () => {
     const b = await started();
-    const conn = await connect(AMQP_URL);
-    try {
-      const ch = await conn.createChannel();
+    await onServer(async (ch) => {
       // Ready on the server (stats() would count what the broker prefetched as ready too).
       const serverReady = async () => (await ch.checkQueue(b.queue)).messageCount;
       await b.publish(Array.from({ length: 10 }, () => ({ envelope: envelope() })));
@@ -142,10 +141,7 @@ describe("RabbitMQBroker basics", () => {
       expect(await serverReady()).toBe(3);
       expect((await b.stats()).ready).toEqual({ 0: 5 });
       for (const d of second) expect(await b.ack(d)).toBe(true);
-      await ch.close();
-    } finally {
-      await conn.close();
-    }
+    });
   });
 });
 
@@ -178,20 +174,15 @@ describe("acks", () => {
     await b.stop();
     // The held delivery went back when the connection closed, the released one when it was
     // released: those two are on the server again, and nothing else.
-    const conn = await connect(AMQP_URL);
-    try {
-      const ch = await conn.createChannel();
-      const back: string[] = [];
+    const back = await onServer(async (ch) => {
+      const uuids: string[] = [];
       for (;;) {
         const m = await ch.get(b.queue, { noAck: true });
-        if (!m) break;
-        back.push(JSON.parse(m.content.toString()).uuid);
+        if (!m) return uuids;
+        uuids.push(JSON.parse(m.content.toString()).uuid);
       }
-      expect(back.sort()).toEqual([es[2]!.uuid, es[5]!.uuid].sort());
-      await ch.close();
-    } finally {
-      await conn.close();
-    }
+    });
+    expect(back.sort()).toEqual([es[2]!.uuid, es[5]!.uuid].sort());
   });
 });
 
@@ -205,14 +196,7 @@ describe("acks at stop", () => {
     const acked = Promise.all(ds.map((d) => b.ack(d)));
     await b.stop();
     expect(await acked).toEqual([true, true]);
-    const conn = await connect(AMQP_URL);
-    try {
-      const ch = await conn.createChannel();
-      expect((await ch.checkQueue(b.queue)).messageCount).toBe(0);
-      await ch.close();
-    } finally {
-      await conn.close();
-    }
+    expect(await onServer(async (ch) => (await ch.checkQueue(b.queue)).messageCount)).toBe(0);
   });
 });
 
@@ -280,14 +264,7 @@ describe("priorities", () => {
 describe("publisher confirms", () => {
   it("rejects an unroutable publish (queue deleted) with a typed error", async () => {
     const b = await started();
-    const conn = await connect(AMQP_URL);
-    try {
-      const ch = await conn.createChannel();
-      await ch.deleteQueue(b.queue);
-      await ch.close();
-    } finally {
-      await conn.close();
-    }
+    await onServer((ch) => ch.deleteQueue(b.queue));
     const err = await b.publish([{ envelope: envelope() }]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PublishUnroutableError);
     expect((err as PublishUnroutableError).code).toBe("QTASKS_RABBITMQ_UNROUTABLE");

@@ -2,11 +2,24 @@ import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { promisify } from "node:util";
 import type { ComponentContext, Logger, TaskEnvelope } from "@qtasks/core";
-import { connect } from "amqplib";
+import { type Channel, connect } from "amqplib";
 
 const run = promisify(execFile);
 
 export const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+/** Runs `fn` on a channel of its own connection (to look at or change the server's side), then closes both. */
+export async function onServer<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
+  const conn = await connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    const out = await fn(ch);
+    await ch.close();
+    return out;
+  } finally {
+    await conn.close();
+  }
+}
 
 /** A queue-name prefix unique to one test file run. */
 export function uniquePrefix(file: string): string {
