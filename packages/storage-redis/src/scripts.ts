@@ -30,18 +30,34 @@ redis.call('ZADD', KEYS[newK], created, ix)`;
 /**
  * add. KEYS: seq, idx:all, idx:new, then a task hash per record.
  * ARGV per record: uuid, createdAt ms ('' = now), n, then n field/value items.
- * Existing records are left untouched.
+ * Existing records are left untouched (a uuid twice in one call: the first wins). Same writes as
+ * CREATE per record, with the counter taken once for the batch (an existing record leaves a gap,
+ * which only orders) and the index members added in one ZADD per index: a bulk add then costs
+ * about two commands a record instead of five.
  */
 export const ADD = `${NOW}
-local seqK, allK, newK = 1, 2, 3
+local n = #KEYS - 3
+local base = redis.call('INCRBY', KEYS[1], n) - n
+local members = {}
 local i = 1
 for k = 4, #KEYS do
-  local key, uuid, created, n = KEYS[k], ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local key, uuid, created, m = KEYS[k], ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   if redis.call('EXISTS', key) == 0 then
-    local first, last = i + 3, i + 2 + n
-    ${CREATE}
+    created = tonumber(created) and created or nowS
+    local ix = string.format('%012x', base + k - 3) .. uuid
+    redis.call('HSET', key, 'status', 'new', 'attempt', '0', 'ix', ix, 'createdAt', created, 'updatedAt', nowS,
+      unpack(ARGV, i + 3, i + 2 + m))
+    members[#members + 1] = created
+    members[#members + 1] = ix
   end
-  i = i + 3 + n
+  i = i + 3 + m
+end
+local j = 1
+while j <= #members do
+  local last = math.min(j + 3999, #members)
+  redis.call('ZADD', KEYS[2], unpack(members, j, last))
+  redis.call('ZADD', KEYS[3], unpack(members, j, last))
+  j = last + 1
 end
 return 0`;
 

@@ -179,6 +179,27 @@ describe("RedisStorage", () => {
     expect(await s.begin(r.uuid, env(r))).toMatchObject({ kind: "started", attempt: 2 });
   });
 
+  it("adds a batch in one step: existing and repeated uuids skipped, indexes and same-ms order exact", async () => {
+    const s = await factory.make({ prefix: randomPrefix("batch") });
+    try {
+      const old = rec({ args: ["old"] });
+      await s.add([old]);
+      const at = new Date(Date.now() - 60_000);
+      const rs = Array.from({ length: 5 }, (_, i) => rec({ args: [i], createdAt: at }));
+      const again = { ...rs[1]!, args: ["second copy"] };
+      // The existing record and the second copy of a uuid are left out of the record and the indexes.
+      await s.add([rs[0]!, rs[1]!, { ...old, args: ["changed"] }, again, rs[2]!, rs[3]!, rs[4]!]);
+      expect((await s.get(old.uuid))?.args).toEqual(["old"]);
+      expect((await s.get(rs[1]!.uuid))?.args).toEqual([1]);
+      expect(await s.count()).toMatchObject({ new: 6, process: 0 });
+      // Same createdAt: the later in the batch lists first, as with one add per record.
+      const listed = (await s.list()).map((r) => r.uuid);
+      expect(listed).toEqual([old.uuid, ...rs.map((r) => r.uuid).reverse()]);
+    } finally {
+      await deletePrefix(s.prefix);
+    }
+  });
+
   it("lists newest first with status, task name, limit and offset", async () => {
     const s = await factory.make({ prefix: randomPrefix("list") });
     try {
