@@ -1079,6 +1079,10 @@ export class RabbitMQBroker implements Broker {
       for (const ch of [s.cons, s.pub] as Channel[]) await ch.close().catch(() => undefined);
       return;
     }
+    // The consumer channel first, with its close handshake: RabbitMQ applies the acks sent before a
+    // channel.close, but a connection.close right behind them can stop the channel before it does
+    // (seen here: acks flushed by stop() lost, their tasks delivered again).
+    await s.cons.close().catch(() => undefined);
     for (const c of s.owned) await c.close().catch(() => undefined);
   }
 

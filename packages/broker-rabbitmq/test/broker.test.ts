@@ -186,6 +186,35 @@ describe("acks", () => {
   });
 });
 
+describe("acks and a dead connection", () => {
+  it("an ack still queued when the connection dies is dropped, never sent on the next channel: the task comes back", async () => {
+    const b = await started({ reconnect: { initialDelay: 0.05, maxDelay: 0.5 } });
+    const es = Array.from({ length: 3 }, () => envelope());
+    await b.publish(es.map((e) => ({ envelope: e })));
+    const ds: Delivery[] = [];
+    while (ds.length < 3) ds.push(...(await b.claim(3 - ds.length, { waitSeconds: 5 })));
+    // biome-ignore lint/suspicious/noExplicitAny: the consumer connection's socket, to cut it mid-turn
+    const socket = (b as any).session.consConn.connection.stream;
+    // In one turn: the ack is queued for the end of the turn, then the socket goes.
+    const acked = b.ack(ds[0]!);
+    socket.destroy(new Error("cut by the test"));
+    expect(await acked).toBe(true);
+    // The new channel's delivery tags start at 1 again: had the queued ack (tag 1) been sent on it,
+    // it would have acked another delivery, and the broker's own ack of that one would then fail with
+    // "unknown delivery tag" (afterEach fails on that line). All three come back, counted twice.
+    const again: Delivery[] = [];
+    const deadline = Date.now() + 15_000;
+    while (again.length < 3 && Date.now() < deadline)
+      again.push(...(await b.claim(3 - again.length, { waitSeconds: 1 })));
+    expect(again.map((d) => d.envelope.uuid).sort()).toEqual(es.map((e) => e.uuid).sort());
+    expect(again.every((d) => d.deliveryCount === 2)).toBe(true);
+    for (const d of again) expect(await b.ack(d)).toBe(true);
+    await b.stop();
+    // Those acks went out with stop(), before its channels closed: nothing is left on the server.
+    expect(await onServer(async (ch) => (await ch.checkQueue(b.queue)).messageCount)).toBe(0);
+  });
+});
+
 describe("acks at stop", () => {
   it("an ack queued in the same turn as stop() still reaches RabbitMQ: nothing comes back", async () => {
     const b = await started();
