@@ -202,17 +202,26 @@ return out
  */
 export const ACK = `
 local resend = ARGV[1] == '1'
-local out = {}
+local out, ids, gone = {}, {}, {}
 for i = 2, #ARGV, 2 do
+  local id = ARGV[i + 1]
   if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
-    redis.call('HDEL', KEYS[2], ARGV[i + 1])
-    redis.call('HDEL', KEYS[3], ARGV[i + 1])
+    ids[#ids + 1] = id
+    gone[id] = true
     out[#out + 1] = 1
-  elseif resend and redis.call('HEXISTS', KEYS[2], ARGV[i + 1]) == 0 then
+  elseif resend and (gone[id] or redis.call('HEXISTS', KEYS[2], id) == 0) then
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
+end
+-- The envelopes and delivery counts of the whole batch in one HDEL each.
+local i = 1
+while i <= #ids do
+  local j = math.min(i + 3999, #ids)
+  redis.call('HDEL', KEYS[2], unpack(ids, i, j))
+  redis.call('HDEL', KEYS[3], unpack(ids, i, j))
+  i = j + 1
 end
 return out
 `;

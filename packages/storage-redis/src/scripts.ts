@@ -62,6 +62,32 @@ end
 return 0`;
 
 /**
+ * `many(cmd, key, args)`: one variadic call per 4,000 arguments (Lua's stack limit). The batch
+ * scripts collect their index moves and send them once per batch instead of once per item.
+ */
+const MANY = `local function many(cmd, key, args)
+  local i = 1
+  while i <= #args do
+    local j = math.min(i + 3999, #args)
+    redis.call(cmd, key, unpack(args, i, j))
+    i = j + 1
+  end
+end`;
+
+/**
+ * `deferred(out, who, fn)`: runs a batch's collected index moves; if they fail (a key of the wrong
+ * type, say), every item that had a move in them answers `{-1, message}` instead, as it would have
+ * with the move done inside its own item.
+ */
+const DEFERRED = `local function deferred(out, who, fn)
+  if #who == 0 then return end
+  local ok, res = pcall(fn)
+  if ok then return end
+  if type(res) == 'table' then res = res.err or res[1] end
+  for _, j in ipairs(who) do out[j] = {-1, tostring(res)} end
+end`;
+
+/**
  * Runs `one(...)` for one item of a batch under `pcall`: an error in one item (a key of the wrong
  * type, say) becomes that item's reply `{-1, message}` instead of failing the whole batch. Writes the
  * failed item made before its error stay, as they would with a script per item.
@@ -83,7 +109,10 @@ end`;
  */
 export const BEGIN_MANY = `${NOW}
 ${ITEM}
-local function one(key, uuid, first, last)
+${MANY}
+${DEFERRED}
+local fromNew, toProcess, who = {}, {}, {}
+local function one(key, uuid, first, last, j)
   local cur = redis.call('HMGET', key, 'status', 'attempt', 'ix', 'createdAt', 'd', 'cancelReason')
   if not cur[1] then
     if last < first then return 0 end
@@ -102,8 +131,10 @@ local function one(key, uuid, first, last)
   redis.call('HSET', key, 'status', 'process', 'attempt', string.format('%d', attempt), 'startedAt', nowS,
     'updatedAt', nowS)
   if status == 'new' then
-    redis.call('ZREM', KEYS[3], cur[3])
-    redis.call('ZADD', KEYS[4], cur[4], cur[3])
+    fromNew[#fromNew + 1] = cur[3]
+    toProcess[#toProcess + 1] = cur[4]
+    toProcess[#toProcess + 1] = cur[3]
+    who[#who + 1] = j
   end
   redis.call('PUBLISH', ARGV[1] .. uuid, 'status')
   return {1, attempt, now, cur[4], cur[5] or false, cur[6] or false}
@@ -112,9 +143,13 @@ local out = {}
 local i = 2
 for k = 5, #KEYS do
   local n = tonumber(ARGV[i + 1])
-  out[#out + 1] = item(one, KEYS[k], ARGV[i], i + 2, i + 1 + n)
+  out[#out + 1] = item(one, KEYS[k], ARGV[i], i + 2, i + 1 + n, #out + 1)
   i = i + 2 + n
 end
+deferred(out, who, function()
+  many('ZREM', KEYS[3], fromNew)
+  many('ZADD', KEYS[4], toProcess)
+end)
 return out`;
 
 /**
@@ -126,10 +161,14 @@ return out`;
  * entry per item: 1 (written), 0 (refused) or {-1, error}.
  */
 export const FINISH_MANY = `${ITEM}
+${MANY}
+${DEFERRED}
 local now, nowS
 local ttl = tonumber(ARGV[2])
 local finalIdx = {success = 4, error = 5, cancel = 6, retry = 7}
-local function one(task, outputs, uuid, attempt, final, first, last)
+-- Index moves, by KEYS position: members to remove, score/member pairs to add.
+local rem, add, who = {[2] = {}, [3] = {}}, {[1] = {}, [4] = {}, [5] = {}, [6] = {}, [7] = {}}, {}
+local function one(task, outputs, uuid, attempt, final, first, last, j)
   local idx = finalIdx[final]
   if not idx then error('not a final status: ' .. final) end
   local cur = redis.call('HMGET', task, 'status', 'attempt', 'ix', 'createdAt')
@@ -141,9 +180,15 @@ local function one(task, outputs, uuid, attempt, final, first, last)
     nowS = string.format('%d', now)
   end
   redis.call('HSET', task, 'status', final, 'updatedAt', nowS, 'finishedAt', nowS, unpack(ARGV, first, last))
-  if status == 'new' then redis.call('ZREM', KEYS[2], ix) else redis.call('ZREM', KEYS[3], ix) end
-  redis.call('ZADD', KEYS[idx], cur[4], ix)
-  redis.call('ZADD', KEYS[1], nowS, ix)
+  local from = rem[status == 'new' and 2 or 3]
+  from[#from + 1] = ix
+  local to = add[idx]
+  to[#to + 1] = cur[4]
+  to[#to + 1] = ix
+  local fin = add[1]
+  fin[#fin + 1] = nowS
+  fin[#fin + 1] = ix
+  who[#who + 1] = j
   if ttl > 0 then
     redis.call('PEXPIRE', task, ttl)
     redis.call('PEXPIRE', outputs, ttl)
@@ -156,9 +201,13 @@ local i = 3
 local step = ttl > 0 and 2 or 1
 for k = 8, #KEYS, step do
   local n = tonumber(ARGV[i + 3])
-  out[#out + 1] = item(one, KEYS[k], KEYS[k + step - 1], ARGV[i], ARGV[i + 1], ARGV[i + 2], i + 4, i + 3 + n)
+  out[#out + 1] = item(one, KEYS[k], KEYS[k + step - 1], ARGV[i], ARGV[i + 1], ARGV[i + 2], i + 4, i + 3 + n, #out + 1)
   i = i + 4 + n
 end
+deferred(out, who, function()
+  for _, k in ipairs({2, 3}) do many('ZREM', KEYS[k], rem[k]) end
+  for _, k in ipairs({4, 5, 6, 7, 1}) do many('ZADD', KEYS[k], add[k]) end
+end)
 return out`;
 
 /**
