@@ -287,6 +287,32 @@ describe("RedisStorage batching", () => {
     expect(await s.get(recs[5]!.uuid)).toMatchObject({ status: "success", returning: recs[5]!.uuid });
   });
 
+  it("a batch's index moves that fail in Redis fail the items that moved, and only those", async () => {
+    // Its own prefix: the broken index must not reach the other tests.
+    const own = randomPrefix("batch-moves");
+    const s = await factory.make({ prefix: own });
+    const admin = new Redis(REDIS_URL);
+    clients.push(admin);
+    try {
+      const [running, ...fresh] = Array.from({ length: 3 }, rec);
+      await s.add([running!, ...fresh]);
+      expect((await s.begin(running!.uuid, env(running!))).kind).toBe("started");
+      // The process index replaced by a string: the new records' moves into it fail with WRONGTYPE;
+      // a redelivered record already in `process` moves nowhere and begins again.
+      await admin.del(`${s.prefix}:s:idx:process`);
+      await admin.set(`${s.prefix}:s:idx:process`, "not a sorted set");
+      const begins = await Promise.allSettled([running!, ...fresh].map((r) => s.begin(r.uuid, env(r))));
+      expect(begins[0]).toMatchObject({ status: "fulfilled", value: { kind: "started", attempt: 2 } });
+      for (const b of begins.slice(1)) {
+        expect(b.status).toBe("rejected");
+        if (b.status === "rejected") expect(String((b.reason as Error).message)).toMatch(/WRONGTYPE/);
+      }
+    } finally {
+      await s.stop();
+      await deletePrefix(own);
+    }
+  });
+
   it("a connection failure fails every caller of the batch with ConnectionError", async () => {
     const { s, client } = await counted();
     try {
