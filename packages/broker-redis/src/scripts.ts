@@ -15,6 +15,16 @@
 /** 2^42: the sequence space inside one priority band. */
 export const BAND_SIZE = 4398046511104;
 
+/** `bulk(cmd, key, args)`: one variadic call per 4,000 arguments (Lua's stack limit). */
+const BULK = `local function bulk(cmd, key, args)
+  local i = 1
+  while i <= #args do
+    local j = math.min(i + 3999, #args)
+    redis.call(cmd, key, unpack(args, i, j))
+    i = j + 1
+  end
+end`;
+
 // Helpers shared by several scripts (prepended to their bodies).
 const PRELUDE = `
 local BAND = 4398046511104
@@ -23,14 +33,7 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function bulk(cmd, key, args)
-  local i = 1
-  while i <= #args do
-    local j = math.min(i + 3999, #args)
-    redis.call(cmd, key, unpack(args, i, j))
-    i = j + 1
-  end
-end
+${BULK}
 local function wake(key)
   redis.call('LPUSH', key, '1')
   redis.call('LTRIM', key, '0', '0')
@@ -201,6 +204,7 @@ return out
  * answers 1 again instead of calling itself stale.
  */
 export const ACK = `
+${BULK}
 local resend = ARGV[1] == '1'
 local out, ids, gone = {}, {}, {}
 for i = 2, #ARGV, 2 do
@@ -216,13 +220,8 @@ for i = 2, #ARGV, 2 do
   end
 end
 -- The envelopes and delivery counts of the whole batch in one HDEL each.
-local i = 1
-while i <= #ids do
-  local j = math.min(i + 3999, #ids)
-  redis.call('HDEL', KEYS[2], unpack(ids, i, j))
-  redis.call('HDEL', KEYS[3], unpack(ids, i, j))
-  i = j + 1
-end
+bulk('HDEL', KEYS[2], ids)
+bulk('HDEL', KEYS[3], ids)
 return out
 `;
 

@@ -28,6 +28,19 @@ redis.call('ZADD', KEYS[allK], created, ix)
 redis.call('ZADD', KEYS[newK], created, ix)`;
 
 /**
+ * `many(cmd, key, args)`: one variadic call per 4,000 arguments (Lua's stack limit). The batch
+ * scripts collect their index moves and send them once per batch instead of once per item.
+ */
+const MANY = `local function many(cmd, key, args)
+  local i = 1
+  while i <= #args do
+    local j = math.min(i + 3999, #args)
+    redis.call(cmd, key, unpack(args, i, j))
+    i = j + 1
+  end
+end`;
+
+/**
  * add. KEYS: seq, idx:all, idx:new, then a task hash per record.
  * ARGV per record: uuid, createdAt ms ('' = now), n, then n field/value items.
  * Existing records are left untouched (a uuid twice in one call: the first wins). Same writes as
@@ -36,6 +49,7 @@ redis.call('ZADD', KEYS[newK], created, ix)`;
  * about two commands a record instead of five.
  */
 export const ADD = `${NOW}
+${MANY}
 local n = #KEYS - 3
 local base = redis.call('INCRBY', KEYS[1], n) - n
 local members = {}
@@ -52,27 +66,9 @@ for k = 4, #KEYS do
   end
   i = i + 3 + m
 end
-local j = 1
-while j <= #members do
-  local last = math.min(j + 3999, #members)
-  redis.call('ZADD', KEYS[2], unpack(members, j, last))
-  redis.call('ZADD', KEYS[3], unpack(members, j, last))
-  j = last + 1
-end
+many('ZADD', KEYS[2], members)
+many('ZADD', KEYS[3], members)
 return 0`;
-
-/**
- * `many(cmd, key, args)`: one variadic call per 4,000 arguments (Lua's stack limit). The batch
- * scripts collect their index moves and send them once per batch instead of once per item.
- */
-const MANY = `local function many(cmd, key, args)
-  local i = 1
-  while i <= #args do
-    local j = math.min(i + 3999, #args)
-    redis.call(cmd, key, unpack(args, i, j))
-    i = j + 1
-  end
-end`;
 
 /**
  * `deferred(out, who, fn)`: runs a batch's collected index moves; if they fail (a key of the wrong
