@@ -14,6 +14,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nowS = string.format('%d', now)`;
 
 /**
+ * The hash of a new record, under its index member `ix`. Expects: `key`, `ix`, `created` (ms),
+ * `first`/`last` (ARGV range of field/value items).
+ */
+const NEW_HASH = `redis.call('HSET', key, 'status', 'new', 'attempt', '0', 'ix', ix, 'createdAt', created, 'updatedAt', nowS,
+  unpack(ARGV, first, last))`;
+
+/**
  * Creating a record. Index members are `ix` = 12 hex digits of an insertion counter + the uuid, scored
  * by `createdAt` (ms): ZREVRANGE then lists newest first, and records created in the same millisecond
  * latest-inserted first (equal scores sort by member). `ix` is kept in the hash.
@@ -22,8 +29,7 @@ local nowS = string.format('%d', now)`;
  */
 const CREATE = `local created = tonumber(created) and created or nowS
 local ix = string.format('%012x', redis.call('INCR', KEYS[seqK])) .. uuid
-redis.call('HSET', key, 'status', 'new', 'attempt', '0', 'ix', ix, 'createdAt', created, 'updatedAt', nowS,
-  unpack(ARGV, first, last))
+${NEW_HASH}
 redis.call('ZADD', KEYS[allK], created, ix)
 redis.call('ZADD', KEYS[newK], created, ix)`;
 
@@ -43,7 +49,7 @@ end`;
 /**
  * add. KEYS: seq, idx:all, idx:new, then a task hash per record.
  * ARGV per record: uuid, createdAt ms ('' = now), n, then n field/value items.
- * Existing records are left untouched (a uuid twice in one call: the first wins). Same writes as
+ * Existing records are left untouched (a uuid twice in one call: the first wins). The writes of
  * CREATE per record, with the counter taken once for the batch (an existing record leaves a gap,
  * which only orders) and the index members added in one ZADD per index: a bulk add then costs
  * about two commands a record instead of five.
@@ -59,8 +65,8 @@ for k = 4, #KEYS do
   if redis.call('EXISTS', key) == 0 then
     created = tonumber(created) and created or nowS
     local ix = string.format('%012x', base + k - 3) .. uuid
-    redis.call('HSET', key, 'status', 'new', 'attempt', '0', 'ix', ix, 'createdAt', created, 'updatedAt', nowS,
-      unpack(ARGV, i + 3, i + 2 + m))
+    local first, last = i + 3, i + 2 + m
+    ${NEW_HASH}
     members[#members + 1] = created
     members[#members + 1] = ix
   end
