@@ -70,14 +70,9 @@ export async function deleteQueues(prefix: string): Promise<void> {
     .map((l) => l.trim())
     .filter((n) => n.startsWith(prefix));
   if (names.length === 0) return;
-  const conn = await connect(AMQP_URL);
-  try {
-    const ch = await conn.createChannel();
+  await onServer(async (ch) => {
     for (const n of names) await ch.deleteQueue(n);
-    await ch.close();
-  } finally {
-    await conn.close();
-  }
+  });
 }
 
 /** Closes, from the server side, every connection whose connection_name contains `marker`. */
