@@ -22,6 +22,8 @@ import { ConsoleLogger } from "./logger";
 import { MemoryBroker } from "./memory/memory-broker";
 import { MemoryGlobalConfig } from "./memory/memory-global-config";
 import { MemoryStorage } from "./memory/memory-storage";
+import { isPinoLogger, type PinoLike, pinoLogger } from "./pino-logger";
+import { runAround } from "./plugin-around";
 import { createTaskFactory, TaskRegistry } from "./registry";
 import { forgetApp, lookupSharedTask, rememberApp, type SharedTaskHost, sharedTasks } from "./shared-task";
 import type { AnyTask, TaskArgs, TaskFactory, TaskResult } from "./task";
@@ -44,8 +46,9 @@ export interface QueueTasksOptions {
   /** Default: an in-memory GlobalConfig. */
   globalConfig?: GlobalConfig;
   config?: Partial<QueueTasksConfig>;
-  /** Default: `ConsoleLogger` (level from `QTASKS_LOG_LEVEL`, default info). */
-  logger?: Logger;
+  /** Default: `ConsoleLogger` (level from `QTASKS_LOG_LEVEL`, default info). A pino logger is
+   * adapted (`pinoLogger`). */
+  logger?: Logger | PinoLike;
   plugins?: Plugin[];
 }
 
@@ -107,6 +110,8 @@ export class QueueTasks implements SharedTaskHost {
   private stopped = false;
   /** What `broker.fuse(storage)` offered after connecting (see `Broker.fuse`). */
   private fused: FusedOperations | undefined;
+  /** Plugins with an `aroundEnqueue` hook (most apps: none, and enqueues skip the wrapping). */
+  private readonly enqueueWrappers: readonly Plugin[];
 
   constructor(options: QueueTasksOptions = {}) {
     const name = options.name ?? "qtasks";
@@ -119,8 +124,10 @@ export class QueueTasks implements SharedTaskHost {
     validateSeconds(this.config.shutdownTimeout, "config.shutdownTimeout");
     if (!Number.isInteger(this.config.maxTasksProcess) || this.config.maxTasksProcess < 1)
       throw new InvalidOptionError("config.maxTasksProcess", "must be a positive integer");
-    this.logger = (options.logger ?? new ConsoleLogger()).child({ app: name });
+    const logger = options.logger ?? new ConsoleLogger();
+    this.logger = (isPinoLogger(logger) ? pinoLogger(logger) : (logger as Logger)).child({ app: name });
     this.plugins = Object.freeze([...(options.plugins ?? [])]);
+    this.enqueueWrappers = this.plugins.filter((p) => p.aroundEnqueue);
     this.events = new TypedEmitter<QueueTasksEvents>((event, error) =>
       this.logger.error("event listener failed", { event: String(event), error }),
     );
@@ -233,19 +240,22 @@ export class QueueTasks implements SharedTaskHost {
 
   /** Enqueue many tasks (any mix of names and options) in one batch. */
   async addTasks(items: BulkTaskItem[]): Promise<TaskHandle<unknown>[]> {
-    await this.connect();
-    const records: NewTaskRecord[] = [];
-    const messages: PublishMessage[] = [];
-    const handles: TaskHandle<unknown>[] = [];
-    for (const { task, args, ...options } of items) {
-      const { name, defaults } = this.resolveTask(task);
-      const prepared = await this.prepare(name, [args as unknown[]], defaults, options);
-      records.push(...prepared.records);
-      messages.push(...prepared.messages);
-      handles.push(...prepared.handles);
-    }
-    await this.commit(records, messages);
-    return handles;
+    const names = () => items.map(({ task }) => (typeof task === "string" ? task : task.taskName));
+    return this.aroundEnqueue(names, undefined, async () => {
+      await this.connect();
+      const records: NewTaskRecord[] = [];
+      const messages: PublishMessage[] = [];
+      const handles: TaskHandle<unknown>[] = [];
+      for (const { task, args, ...options } of items) {
+        const { name, defaults } = this.resolveTask(task);
+        const prepared = await this.prepare(name, [args as unknown[]], defaults, options);
+        records.push(...prepared.records);
+        messages.push(...prepared.messages);
+        handles.push(...prepared.handles);
+      }
+      await this.commit(records, messages);
+      return { handles, messages };
+    });
   }
 
   /** Per-call options for name-based enqueues: `app.with({ delay: 5 }).addTask("report", id)`. */
@@ -353,10 +363,39 @@ export class QueueTasks implements SharedTaskHost {
     parentUuid?: string,
     hooks?: WaitHooks,
   ): Promise<TaskHandle<unknown>[]> {
-    const prepared = await this.prepare(taskName, argLists, defaults, options, parentUuid, hooks);
-    await this.connect();
-    await this.commit(prepared.records, prepared.messages);
-    return prepared.handles;
+    const names = () => (Array.isArray(argLists) ? argLists.map(() => taskName) : []);
+    return this.aroundEnqueue(names, parentUuid, async () => {
+      const prepared = await this.prepare(taskName, argLists, defaults, options, parentUuid, hooks);
+      await this.connect();
+      await this.commit(prepared.records, prepared.messages);
+      return prepared;
+    });
+  }
+
+  /** Runs one enqueue call inside the plugins' `aroundEnqueue` hooks (see `Plugin.aroundEnqueue`). */
+  private async aroundEnqueue(
+    taskNames: () => string[],
+    parentUuid: string | undefined,
+    enqueue: () => Promise<{ handles: TaskHandle<unknown>[]; messages: PublishMessage[] }>,
+  ): Promise<TaskHandle<unknown>[]> {
+    if (this.enqueueWrappers.length === 0) return (await enqueue()).handles;
+    let handles: TaskHandle<unknown>[] = [];
+    const input = { appName: this.name, taskNames: taskNames(), ...(parentUuid ? { parentUuid } : {}) };
+    await runAround(
+      this.enqueueWrappers,
+      (plugin, i: typeof input, next) => plugin.aroundEnqueue!(i, next),
+      input,
+      async (): Promise<readonly TaskEnvelope[]> => {
+        const done = await enqueue();
+        handles = done.handles;
+        return done.messages.map((m) => m.envelope);
+      },
+      (plugin, error) => {
+        this.events.emit("plugin:error", { plugin: plugin.name, hook: "aroundEnqueue", error });
+        this.logger.error("plugin aroundEnqueue hook failed", { plugin: plugin.name, error });
+      },
+    );
+    return handles;
   }
 
   /** Validates and builds records, envelopes and handles; no I/O. */

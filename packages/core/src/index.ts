@@ -22,6 +22,7 @@ export * from "./logger";
 export * from "./memory/memory-broker";
 export * from "./memory/memory-global-config";
 export * from "./memory/memory-storage";
+export { isPinoLogger, type PinoLike, pinoLogger } from "./pino-logger";
 export * from "./registry";
 export * from "./shared-task";
 export * from "./starter";

@@ -4,7 +4,7 @@ import type { BegunDelivery, Broker, Delivery, FusedOperations } from "./contrac
 import type { ComponentMap, QueueTasksConfig } from "./contracts/context";
 import type { GlobalConfig } from "./contracts/global-config";
 import type { Logger } from "./contracts/logger";
-import type { Plugin } from "./contracts/plugin";
+import type { Plugin, RunHookInput } from "./contracts/plugin";
 import type { NewTaskRecord, TaskRecord } from "./contracts/record";
 import type { BeginResult, FinalOutcome, Storage } from "./contracts/storage";
 import type {
@@ -20,6 +20,7 @@ import { DefaultExecutor } from "./executor";
 import type { TaskHandle, WaitHooks } from "./handle";
 import { newUuid, retryUuid } from "./ids";
 import { LazyAbortController } from "./lazy-abort";
+import { runAround } from "./plugin-around";
 import type { AnyTask, TaskSelf } from "./task";
 import { encodeJson } from "./validation";
 
@@ -92,6 +93,8 @@ export class DefaultWorker implements Worker {
   private readonly startedAt = new Date();
   private readonly log: Logger;
   private readonly components: Partial<ComponentMap>;
+  /** Plugins with an `aroundRun` hook (most apps: none, and runs skip the wrapping). */
+  private readonly runWrappers: readonly Plugin[];
 
   constructor(
     private readonly host: WorkerHost,
@@ -115,6 +118,7 @@ export class DefaultWorker implements Worker {
       plugins: host.plugins,
       globalConfig: host.globalConfig,
     };
+    this.runWrappers = host.plugins.filter((p) => p.aroundRun);
   }
 
   get running(): number {
@@ -391,7 +395,7 @@ export class DefaultWorker implements Worker {
       attempt,
       controller: run.controller,
       get logger() {
-        taskLog ??= host.logger.child({ task: env.taskName, uuid: env.uuid });
+        taskLog ??= host.logger.child({ task: env.taskName, uuid: env.uuid, attempt });
         return taskLog;
       },
       storage: host.storage,
@@ -426,27 +430,38 @@ export class DefaultWorker implements Worker {
     let outcome: ExecutionOutcome;
     try {
       const Exec = task.executor ?? DefaultExecutor;
-      outcome = await new Exec({
-        task,
-        args: env.args,
-        retries: env.retries,
-        get self() {
-          self ??= createTaskSelf(task, ctx, scope);
-          return self;
-        },
-        ctx,
-        middlewaresBefore: joinMiddleware(host.middlewaresBefore, task.middlewaresBefore),
-        // App-wide middleware wraps the task's: its before runs first and its after last.
-        middlewaresAfter: joinMiddleware(task.middlewaresAfter, host.middlewaresAfter),
-        get signal() {
-          return run.controller.signal;
-        },
-        abort: run.controller,
-        emitOutput: async (value) => {
-          encodeJson(value, "generator output", host.config.maxResultBytes);
-          await host.storage.appendOutput(env.uuid, attempt, value);
-        },
-      }).execute();
+      const execute = () =>
+        new Exec({
+          task,
+          args: env.args,
+          retries: env.retries,
+          get self() {
+            self ??= createTaskSelf(task, ctx, scope);
+            return self;
+          },
+          ctx,
+          middlewaresBefore: joinMiddleware(host.middlewaresBefore, task.middlewaresBefore),
+          // App-wide middleware wraps the task's: its before runs first and its after last.
+          middlewaresAfter: joinMiddleware(task.middlewaresAfter, host.middlewaresAfter),
+          get signal() {
+            return run.controller.signal;
+          },
+          abort: run.controller,
+          emitOutput: async (value) => {
+            encodeJson(value, "generator output", host.config.maxResultBytes);
+            await host.storage.appendOutput(env.uuid, attempt, value);
+          },
+        }).execute();
+      outcome =
+        this.runWrappers.length === 0
+          ? await execute()
+          : await runAround(
+              this.runWrappers,
+              (plugin, input: RunHookInput, next) => plugin.aroundRun!(input, next),
+              { ctx, envelope: env },
+              execute,
+              (plugin, error) => this.reportHook(plugin, "aroundRun", error),
+            );
     } catch (error) {
       outcome = { status: "error", error };
     } finally {
@@ -644,9 +659,13 @@ export class DefaultWorker implements Worker {
     try {
       await fn();
     } catch (error) {
-      this.host.events.emit("plugin:error", { plugin: plugin.name, hook, error });
-      this.log.error("plugin hook failed", { plugin: plugin.name, hook, error: errorText(error) });
+      this.reportHook(plugin, hook, error);
     }
+  }
+
+  private reportHook(plugin: Plugin, hook: string, error: unknown): void {
+    this.host.events.emit("plugin:error", { plugin: plugin.name, hook, error });
+    this.log.error("plugin hook failed", { plugin: plugin.name, hook, error: errorText(error) });
   }
 }
 
