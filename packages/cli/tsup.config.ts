@@ -1,12 +1,21 @@
+import { rmSync } from "node:fs";
 import { defineConfig } from "tsup";
 import { qtasksTsup } from "../../tsup.base";
 
-export default defineConfig(
+// The two builds below run in parallel, so neither may clean `dist` (one would delete the other's
+// output): it is cleaned once here, when tsup loads this file.
+rmSync(new URL("./dist", import.meta.url), { recursive: true, force: true });
+
+export default defineConfig([
+  // The library: ESM + CJS + .d.ts, like every package.
+  qtasksTsup({ clean: false, external: ["@qtasks/core", "tsx"] }),
+  // The executable `dist/bin.js`, ESM only: a CJS copy would ship unused.
   qtasksTsup({
-    // `bin` is the executable (`dist/bin.js`); the shebang is harmless in the library entry.
-    entry: { index: "src/index.ts", bin: "src/bin.ts" },
-    dts: { entry: { index: "src/index.ts" } },
+    entry: { bin: "src/bin.ts" },
+    format: ["esm"],
+    dts: false,
+    clean: false,
     external: ["@qtasks/core", "tsx"],
     banner: { js: "#!/usr/bin/env node" },
   }),
-);
+]);

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors";
+import { didYouMean } from "./suggest";
 
 export type LogLevelOption = "debug" | "info" | "warn" | "error" | "silent";
 
@@ -16,7 +17,8 @@ export interface CommonOptions {
 }
 
 export type Command =
-  | { name: "help"; topic?: string }
+  /** `missing`: no command was given (bare `qtasks`): usage goes to stderr and the exit code is 2. */
+  | { name: "help"; topic?: string; missing?: true }
   | { name: "version" }
   | ({ name: "run"; concurrency?: number; shutdownTimeout?: number } & CommonOptions)
   | ({ name: "inspect"; uuid: string } & CommonOptions)
@@ -55,18 +57,22 @@ export const COMMANDS = ["run", "inspect", "stats", "dead-letters", "help"] as c
 export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Command {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: joinNegativeValues(argv),
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
-    // parseArgs messages are clear but span lines; the CLI prints one line.
-    const text = error instanceof Error ? error.message : String(error);
-    throw new UsageError(text.replace(/\s*\n\s*/g, " ").replace(/\.$/, ""));
+    throw new UsageError(parseArgsMessage(error));
   }
   const { values, positionals } = parsed;
   const [verb, ...rest] = positionals;
 
   if (values.version && !verb) return { name: "version" };
-  if (verb === "help") return { name: "help", topic: rest[0] };
-  if (values.help || !verb) return { name: "help", topic: verb };
+  if (verb === "help") return { name: "help", topic: helpTopic(rest[0]) };
+  if (!verb) return values.help ? { name: "help" } : { name: "help", missing: true };
+  if (values.help) return { name: "help", topic: helpTopic(verb) };
 
   let name: Exclude<Command["name"], "help" | "version">;
   let operands = rest;
@@ -87,15 +93,13 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
         throw new UsageError(
           sub === undefined
             ? "dead-letters needs a subcommand: list or redrive"
-            : `unknown dead-letters subcommand ${JSON.stringify(sub)} (expected list or redrive)`,
+            : `unknown dead-letters subcommand ${JSON.stringify(sub)}${didYouMean(sub, ["list", "redrive"])} (expected list or redrive)`,
         );
       operands = rest.slice(1);
       break;
     }
     default:
-      throw new UsageError(
-        `unknown command ${JSON.stringify(verb)} (expected one of: ${COMMANDS.join(", ")})`,
-      );
+      throw unknownCommand(verb);
   }
 
   for (const [flag, commands] of Object.entries(ONLY_FOR)) {
@@ -146,6 +150,61 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
       if (operands.length > 0 && values.all) throw new UsageError("give either ids or --all, not both");
       return operands.length > 0 ? { name, ids: operands, ...common } : { name, ...common };
   }
+}
+
+function unknownCommand(verb: string): UsageError {
+  return new UsageError(
+    `unknown command ${JSON.stringify(verb)}${didYouMean(verb, COMMANDS)} (expected one of: ${COMMANDS.join(", ")})`,
+  );
+}
+
+/** `qtasks help <topic>` and `qtasks <topic> --help`: a command's own help; an unknown one is a usage error. */
+function helpTopic(topic: string | undefined): string | undefined {
+  if (topic === undefined) return undefined;
+  if (topic === "dlq") return "dead-letters";
+  if (!(COMMANDS as readonly string[]).includes(topic)) throw unknownCommand(topic);
+  return topic;
+}
+
+/**
+ * `--shutdown-timeout -1` as `--shutdown-timeout=-1`: parseArgs refuses a value that starts with a
+ * dash as "ambiguous" (it might be a forgotten value followed by a flag). No flag looks like a
+ * number, so a negative number is the value, and the flag's own check then says what is allowed.
+ */
+function joinNegativeValues(argv: readonly string[]): string[] {
+  const longOf = new Map<string, string>();
+  for (const [long, spec] of Object.entries(OPTIONS)) {
+    if (spec.type !== "string") continue;
+    longOf.set(`--${long}`, long);
+    if ("short" in spec) longOf.set(`-${spec.short}`, long);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const long = longOf.get(arg);
+    const next = argv[i + 1];
+    if (long !== undefined && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`--${long}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/** parseArgs messages are clear but long and span lines; the CLI prints one short line. */
+function parseArgsMessage(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown }).code;
+  const unknown = /^Unknown option '([^']+)'/.exec(text);
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown) {
+    const flags = Object.keys(OPTIONS).map((o) => `--${o}`);
+    return `Unknown option '${unknown[1]}'${unknown[1]!.startsWith("--") ? didYouMean(unknown[1]!, flags, false) : ""}`;
+  }
+  return text.replace(/\s*\n\s*/g, " ").replace(/\.$/, "");
 }
 
 function displayName(name: string): string {

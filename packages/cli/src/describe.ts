@@ -1,4 +1,5 @@
 import { maskUrl, type QueueTasks } from "@qtasks/core";
+import { scrub } from "./errors";
 
 /** What the start line and `stats` say about a component. */
 export interface ComponentInfo {
@@ -28,9 +29,9 @@ const CONVENTIONAL_ENV: Record<string, string> = {
 export function describeComponent(component: unknown, env: NodeJS.ProcessEnv = process.env): ComponentInfo {
   const c = (component ?? {}) as Record<string, unknown>;
   const name = typeof c.name === "string" && c.name ? c.name : (c.constructor?.name ?? "unknown");
-  // Masked again: a third-party `target` might carry a password by mistake.
-  if (typeof c.target === "string" && c.target)
-    return { name, url: c.target.includes("://") ? maskUrl(c.target) : c.target };
+  // Masked again: a third-party `target` might carry a password by mistake. A target is text that
+  // may go on after its URL (RabbitMQ's says `amqp://h:5672 queue qtasks.shop`): mask the URLs in it.
+  if (typeof c.target === "string" && c.target) return { name, url: scrub(c.target) };
   const options = [c.options, c.config].find(
     (s): s is Record<string, unknown> => !!s && typeof s === "object",
   );

@@ -58,6 +58,17 @@ export class AppLoadError extends CliError {
   }
 }
 
+/** A TypeScript app file, and tsx (the optional peer that loads it) is not installed. */
+export class TypeScriptLoaderMissingError extends CliError {
+  constructor(readonly file: string) {
+    super(
+      "QTASKS_CLI_TSX_MISSING",
+      `app file ${file} is TypeScript, and loading it needs tsx: npm install --save-dev tsx (or point --app at the compiled .js)`,
+      ExitCode.error,
+    );
+  }
+}
+
 export class UnreachableError extends CliError {
   constructor(message: string, cause?: unknown) {
     super("QTASKS_CLI_UNREACHABLE", message, ExitCode.unreachable, { cause });
@@ -95,6 +106,27 @@ export function isUnreachable(error: unknown): boolean {
 }
 
 const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>]+/gi;
+const CLOSING: Record<string, string> = { ")": "(", "]": "[", "}": "{" };
+
+/**
+ * The URL a match really is: prose punctuation after it (`(redis://h:6379), storage`) is not part of
+ * it, and neither is a closing bracket it did not open. Kept in, they made the host unparsable and
+ * the whole URL was masked down to its scheme.
+ */
+function urlEnd(match: string): number {
+  let end = match.length;
+  for (;;) {
+    const last = match[end - 1]!;
+    if (".,;:!?".includes(last)) end--;
+    else if (last in CLOSING) {
+      const url = match.slice(0, end);
+      const opens = url.split(CLOSING[last]!).length - 1;
+      const closes = url.split(last).length - 1;
+      if (closes > opens) end--;
+      else return end;
+    } else return end;
+  }
+}
 
 /** An error's message with any URL in it masked (an adapter might have put one there). */
 export function errorMessage(error: unknown): string {
@@ -108,7 +140,10 @@ export function errorMessage(error: unknown): string {
 
 /** Masks every URL in a text. */
 export function scrub(text: string): string {
-  return text.replace(URL_IN_TEXT, (url) => maskUrl(url));
+  return text.replace(URL_IN_TEXT, (match) => {
+    const end = urlEnd(match);
+    return maskUrl(match.slice(0, end)) + match.slice(end);
+  });
 }
 
 /** The stack of an error and of its causes, URLs masked, for `--verbose`. */

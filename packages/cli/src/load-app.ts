@@ -7,6 +7,7 @@ import {
   AppFileMissingError,
   AppLoadError,
   isUnreachable,
+  TypeScriptLoaderMissingError,
   UnreachableError,
 } from "./errors";
 
@@ -51,11 +52,27 @@ export function isQueueTasksApp(value: unknown): value is QueueTasks {
 
 let tsxRegistered = false;
 
-/** Lets `import()` load TypeScript (ESM and CJS) without a build step. Once per process. */
-async function registerTsx(): Promise<void> {
+/** File names Node cannot import without a TypeScript loader. */
+const TYPESCRIPT_FILE = /\.(?:[cm]?ts|tsx)$/i;
+
+/**
+ * Lets `import()` load TypeScript (ESM and CJS) without a build step. Once per process, and only for
+ * a TypeScript app file: tsx is an optional peer, so an app written in JavaScript needs no loader
+ * (and no esbuild) installed.
+ */
+async function registerTsx(file: string): Promise<void> {
   if (tsxRegistered) return;
+  let esm: typeof import("tsx/esm/api");
+  let cjs: typeof import("tsx/cjs/api");
+  try {
+    [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND")
+      throw new TypeScriptLoaderMissingError(file);
+    throw error;
+  }
   tsxRegistered = true;
-  const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
   esm.register();
   cjs.register();
 }
@@ -68,7 +85,8 @@ export interface LoadedApp {
 }
 
 /**
- * Loads the app: resolves the file against `cwd`, imports it (TypeScript through tsx), then picks
+ * Loads the app: resolves the file against `cwd`, imports it (TypeScript through tsx, which must
+ * then be installed), then picks
  * the named export, else `app`, else `default`, else the only QueueTasks app among the exports.
  */
 export async function loadApp(spec: string, cwd = process.cwd()): Promise<LoadedApp> {
@@ -79,7 +97,7 @@ export async function loadApp(spec: string, cwd = process.cwd()): Promise<Loaded
   const path = abs(file);
   if (!isFile(path)) throw new AppFileMissingError(file);
 
-  await registerTsx();
+  if (TYPESCRIPT_FILE.test(path)) await registerTsx(file);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;

@@ -1,10 +1,11 @@
 import pkg from "../package.json";
-import { type Command, parseCommand, USAGE } from "./args";
+import { type Command, parseCommand } from "./args";
 import { deadLettersListCommand, deadLettersRedriveCommand } from "./commands/dead-letters";
 import { inspectCommand } from "./commands/inspect";
 import { runCommand } from "./commands/run";
 import { statsCommand } from "./commands/stats";
 import { CliError, ExitCode, errorDetails, errorMessage, isUnreachable } from "./errors";
+import { helpText } from "./help";
 import { type CliIo, defaultIo } from "./io";
 
 export const VERSION: string = pkg.version;
@@ -38,7 +39,12 @@ export function exitCodeOf(error: unknown): number {
 async function dispatch(command: Command, io: CliIo): Promise<number> {
   switch (command.name) {
     case "help":
-      io.stdout.write(`${USAGE}\n`);
+      // Bare `qtasks` is a usage error (exit 2, usage on stderr); `--help` is an answer.
+      if (command.missing) {
+        io.stderr.write(`${helpText()}\n`);
+        return ExitCode.usage;
+      }
+      io.stdout.write(`${helpText(command.topic)}\n`);
       return 0;
     case "version":
       io.stdout.write(`${VERSION}\n`);

@@ -88,6 +88,31 @@ describe("bad invocations: one clear line, a documented exit code, no stack trac
     for (const word of ["run", "inspect", "stats", "dead-letters list", "dead-letters redrive", "Exit codes"])
       expect(r.stdout).toContain(word);
   });
+
+  it("bare qtasks is a usage error: exit 2, the usage on stderr", async () => {
+    const r = await runCli([]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^Usage: qtasks <command>/);
+  });
+
+  it("run --help prints run's own help", async () => {
+    const r = await runCli(["run", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: qtasks run --app/);
+    expect(r.stdout).not.toContain("dead-letters redrive");
+  });
+
+  it("a mistyped command gets a suggestion; a negative timeout says what is allowed", async () => {
+    const typo = await runCli(["stat", "--app", APP]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('qtasks: unknown command "stat" (did you mean "stats"?)');
+    const negative = await runCli(["run", "--app", APP, "--shutdown-timeout", "-1"]);
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toContain(
+      'qtasks: --shutdown-timeout must be a number of seconds >= 0 (got "-1")',
+    );
+  });
 });
 
 describe("picking the app export", () => {

@@ -260,4 +260,13 @@ describe("the CLI against Redis", () => {
       expect(r.stderr).not.toMatch(STACK_FRAME);
     }
   });
+
+  it("an unreachable Redis URL without credentials or path is printed whole, brackets balanced", async () => {
+    const env = { REDIS_URL: "redis://127.0.0.1:1", FIXTURE_APP_NAME: newName() };
+    const r = await runCli(["stats", "--app", APP, "--connect-timeout", "3"], env);
+    expect(r.code).toBe(5);
+    const line = r.stderr.split("\n").find((l) => l.startsWith("qtasks: "))!;
+    expect(line).toContain("broker redis (redis://127.0.0.1:1), storage redis (redis://127.0.0.1:1)");
+    expect(line.split("(").length).toBe(line.split(")").length);
+  });
 });
