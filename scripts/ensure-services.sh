@@ -13,8 +13,8 @@ hostport() { # url default-port -> "host port"
   [ "$port" = "$rest" ] && port=$2
   echo "$host $port"
 }
-is_up() { # host port
-  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+is_up() { # host port (a host that drops packets would hold a bare connect for minutes)
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
 }
 wait_up() { # name host port seconds
   local i
@@ -23,6 +23,15 @@ wait_up() { # name host port seconds
   return 1
 }
 local_host() { [ "$1" = 127.0.0.1 ] || [ "$1" = localhost ] || [ "$1" = "::1" ]; }
+not_up() { # name host port url-var program install-hint
+  if local_host "$2"; then
+    echo "ensure-services: $1 is not reachable at $2:$3 and $5 is not installed here." >&2
+    echo "  Install it ($6) or set $4 to a running $1." >&2
+  else
+    # Another machine: nothing to start here, whatever is installed.
+    echo "ensure-services: $1 is not reachable at $2:$3 (from $4). Start it there, or point $4 at a running $1." >&2
+  fi
+}
 
 failed=0
 
@@ -35,8 +44,7 @@ if ! is_up "$h" "$p"; then
       --dir /var/lib/redis --logfile /var/log/redis/ci.log
     wait_up Redis "$h" "$p" 20 || failed=1
   else
-    echo "ensure-services: Redis is not reachable at $h:$p and redis-server is not installed here." >&2
-    echo "  Install it (Debian: apt-get install redis-server) or set REDIS_URL to a running Redis." >&2
+    not_up Redis "$h" "$p" REDIS_URL redis-server "Debian: apt-get install redis-server"
     failed=1
   fi
 fi
@@ -48,8 +56,7 @@ if ! is_up "$h" "$p"; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
     wait_up PostgreSQL "$h" "$p" 60 || failed=1
   else
-    echo "ensure-services: PostgreSQL is not reachable at $h:$p and no local cluster is installed." >&2
-    echo "  Install it (Debian: apt-get install postgresql) or set DATABASE_URL to a running server." >&2
+    not_up PostgreSQL "$h" "$p" DATABASE_URL "a PostgreSQL cluster" "Debian: apt-get install postgresql"
     failed=1
   fi
 fi
@@ -61,8 +68,7 @@ if ! is_up "$h" "$p"; then
     rabbitmq-server -detached || true
     wait_up RabbitMQ "$h" "$p" 120 || failed=1
   else
-    echo "ensure-services: RabbitMQ is not reachable at $h:$p and rabbitmq-server is not installed here." >&2
-    echo "  Install it (Debian: apt-get install rabbitmq-server) or set AMQP_URL to a running broker." >&2
+    not_up RabbitMQ "$h" "$p" AMQP_URL rabbitmq-server "Debian: apt-get install rabbitmq-server"
     failed=1
   fi
 fi

@@ -31,8 +31,12 @@ const workerMode =
   process.env.QTASKS_WORKER ??
   "in-process";
 const say = (line = "") => console.log(line);
+/** A demo started with settings it cannot run: one line on stderr, exit 2, no stack trace. */
+class DemoUsageError extends Error {}
 const step = (title: string) => say(`\n== ${title}`);
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Seconds until the email cancelled in 5a comes due (short: the demo waits for it, see `dropped`). */
+const LATER_DELAY = 2;
 
 const order: Order = {
   id: "A-1001",
@@ -64,6 +68,13 @@ app.events.on("task:retry", (e) =>
 );
 
 async function main(): Promise<void> {
+  // Refused before anything is enqueued: a refusal after step 1 would leave its tasks behind.
+  if (workerMode !== "in-process" && workerMode !== "process")
+    throw new DemoUsageError(`--worker (QTASKS_WORKER) must be in-process or process, got ${workerMode}`);
+  if (workerMode === "process" && !componentsShared)
+    throw new DemoUsageError(
+      `a worker in another process needs a shared broker and storage, and this run is on ${componentsLabel}: set QTASKS_BROKER (redis, rabbitmq) and QTASKS_STORAGE (redis, postgres), or drop QTASKS_WORKER=process`,
+    );
   say("qtasks demo: an order-processing app");
   say(`app "${app.name}" on ${componentsLabel}, worker ${workerMode}`);
   say(
@@ -99,7 +110,13 @@ async function main(): Promise<void> {
   const summary = await placed.result();
   say(`   self: ${show(summary.self)}`);
   say(`   ctx: ${show(summary.ctx)}`);
-  say('   (ctx.getLogger("orders") logged "placing order": run with QTASKS_LOG_LEVEL=info to see it)');
+  // The worker's logger: the CLI's `run` logs at info unless told otherwise, the app itself at warn.
+  const workerLevel = process.env.QTASKS_LOG_LEVEL ?? (workerMode === "process" ? "info" : "warn");
+  say(
+    workerLevel === "info" || workerLevel === "debug"
+      ? `   (ctx.getLogger("orders") logged "placing order": the INFO line on stderr${workerMode === "process" ? ", from the worker" : ""})`
+      : '   (ctx.getLogger("orders") logged "placing order": run with QTASKS_LOG_LEVEL=info to see it)',
+  );
   say(`   reserve_stock (inventory router; middleware normalised "${order.sku}"): ${show(summary.stock)}`);
   say(
     `   reserve_stock's first record ended "${summary.ctx.firstReserveStatus}": WarehouseBusyError is in retryOnExc, the retry succeeded`,
@@ -107,7 +124,9 @@ async function main(): Promise<void> {
   say(`   charge_payment (custom executor + decode): ${show(summary.payment)}`);
   say(`   send_email (a shared task from a library module) ran as ${summary.confirmationEmail.slice(0, 8)}`);
   const mailRecord = await app.get(summary.confirmationEmail);
-  say(`   its record names its parent: parentUuid = ${mailRecord?.parentUuid === placed.uuid}`);
+  say(
+    `   its record names its parent: parentUuid = ${mailRecord?.parentUuid}${mailRecord?.parentUuid === placed.uuid ? " (place_order)" : " (not place_order!)"}`,
+  );
 
   step("3. Streaming: pack_order is a generator; the client prints outputs as they arrive");
   const packing = await packOrder.addTask(["MUG-01", "MUG-01", "TEA-07"]);
@@ -122,7 +141,8 @@ async function main(): Promise<void> {
   say(`   ran ${((Date.now() - t0) / 1000).toFixed(1)} s after it was enqueued`);
 
   step("5. Cancellation");
-  const later = await sendEmail.with({ delay: 30 }).addTask(order.email, "Never sent");
+  const later = await sendEmail.with({ delay: LATER_DELAY }).addTask(order.email, "Never sent");
+  const laterDue = Date.now() + LATER_DELAY * 1000;
   say(`   a.   a delayed email, cancelled before it ran: ${await app.cancel(later.uuid, "order refunded")}`);
   say(`        its record: ${(await later.wait()).status}`);
   const invoice = await renderInvoice.addTask(order.id, 50);
@@ -166,10 +186,29 @@ async function main(): Promise<void> {
   if (workerMode === "in-process") say(`   finished runs counted by the plugin: ${show(plugin.finished)}`);
   const stats = await app.stats();
   say(`   statuses in storage: ${show(stats.statuses)}`);
+  say(`   the email cancelled in 5a: ${await dropped(laterDue)}`);
 
   await worker.stop();
   await app.stop();
   say("\ndone.");
+}
+
+/**
+ * The envelope of the email cancelled in 5a stays in the broker until it comes due; a worker then
+ * acks it without running it (its record is final). Waited for, so the demo leaves no message behind.
+ */
+async function dropped(due: number): Promise<string> {
+  // RabbitMQ counts no delayed messages: wait for the due time first, then for an empty queue.
+  while (Date.now() < due + 500) await wait(50);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { broker } = await app.stats();
+    const left =
+      Object.values(broker.ready).reduce((a, b) => a + b, 0) + (broker.delayed ?? 0) + (broker.inFlight ?? 0);
+    if (left === 0) return "its envelope came due and the worker dropped it unrun (its record was final)";
+    if (Date.now() > deadline) return `${left} envelope(s) still in the broker`;
+    await wait(50);
+  }
 }
 
 interface RunningWorker {
@@ -183,11 +222,6 @@ async function startWorker(): Promise<RunningWorker> {
     say(`   worker started in this process (concurrency ${app.currentWorker?.concurrency})`);
     return { stop: async () => {} };
   }
-  if (workerMode !== "process") throw new Error(`--worker must be in-process or process, got ${workerMode}`);
-  if (!componentsShared)
-    throw new Error(
-      "a worker in another process needs a shared broker and storage: set QTASKS_BROKER and QTASKS_STORAGE",
-    );
   await app.start({ worker: false }); // this process is a client only
   const child = spawnWorker();
   say(`   worker started in its own process (pid ${child.pid})`);
@@ -225,6 +259,11 @@ function errorName(error: unknown): string {
 if (process.env.QTASKS_DEMO_VERBOSE === "1") logWorkerEvents(app, (l) => say(`   [event] ${l}`));
 
 main().catch(async (error) => {
+  if (error instanceof DemoUsageError) {
+    console.error(`demo: ${error.message}`);
+    await app.stop().catch(() => {});
+    process.exit(2);
+  }
   console.error(error);
   await app.stop().catch(() => {});
   process.exit(1);

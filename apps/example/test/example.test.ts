@@ -33,7 +33,8 @@ function expectNarrative(out: string): void {
   expect(out).toContain('"metadataStatus":"process","shop":"qtasks demo shop"');
   expect(out).toContain('{"bin":"B-62","checkedBy":"reserve_stock middleware","quantity":2,"sku":"MUG-01"}');
   expect(out).toMatch(/"currency":"EUR","executor":"TimingExecutor"/);
-  expect(out).toContain("parentUuid = true");
+  const placed = /enqueued place_order (\S+)/.exec(out)?.[1];
+  expect(out).toContain(`parentUuid = ${placed} (place_order)`);
   // Streaming: three outputs as they come, then the generator's return value.
   expect(out.match(/<- packed (MUG-01|TEA-07)/g)).toHaveLength(3);
   expect(out).toContain('final result: {"boxes":2,"log":["packed MUG-01","packed MUG-01","packed TEA-07"]}');
@@ -53,6 +54,7 @@ function expectNarrative(out: string): void {
   expect(out).toContain(
     'statuses in storage: {"cancel":3,"error":2,"new":0,"process":0,"retry":1,"success":15}',
   );
+  expect(out).toContain("the worker dropped it unrun (its record was final)");
   expect(out).toContain("done.");
 }
 
@@ -68,10 +70,24 @@ describe("the example app (pnpm demo)", () => {
     );
   });
 
-  it("refuses a worker in another process on the in-memory default, with a clear message", async () => {
-    const err = await demo({}, ["--worker=process"]).catch((e: { stderr: string }) => e);
-    expect(typeof err).toBe("object");
-    expect((err as { stderr: string }).stderr).toContain("needs a shared broker and storage");
+  it("refuses a worker in another process on the in-memory default before step 1, in one line", async () => {
+    const ways: { env?: Record<string, string>; args?: string[] }[] = [
+      { args: ["--worker=process"] },
+      { env: { QTASKS_WORKER: "process" } },
+    ];
+    for (const how of ways) {
+      const err = (await demo(how.env, how.args).catch((e: unknown) => e)) as {
+        code: number;
+        stdout: string;
+        stderr: string;
+      };
+      expect(err.code).toBe(2);
+      expect(err.stdout).not.toContain("== 1.");
+      expect(err.stderr.trim()).toMatch(
+        /^demo: a worker in another process needs a shared broker and storage/,
+      );
+      expect(err.stderr.trim().split("\n")).toHaveLength(1);
+    }
   });
 });
 
@@ -103,7 +119,7 @@ describe("the example app on real services", () => {
           cursor = next;
         } while (cursor !== "0");
         await db.query(`DROP SCHEMA IF EXISTS "qtasks_${name}" CASCADE`);
-        for (const suffix of ["", ".dead", ".delay.200", ".delay.1000", ".delay.30000"])
+        for (const suffix of ["", ".dead", ".delay.200", ".delay.1000", ".delay.2000"])
           await channel.deleteQueue(`qtasks.${name}${suffix}`);
       }
     } finally {
@@ -139,5 +155,14 @@ describe("the example app on real services", () => {
     expect(out).toContain("[worker] worker stopped (0 released)");
     expect(out).toContain('"broker":"rabbitmq"');
     expectNarrative(out);
+    // Nothing left behind: the cancelled email's envelope came due and was dropped before the end.
+    const amqp = await connect(process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672");
+    try {
+      const channel = await amqp.createChannel();
+      for (const suffix of ["", ".dead", ".delay.200", ".delay.1000", ".delay.2000"])
+        expect((await channel.checkQueue(`qtasks.${name}${suffix}`)).messageCount, suffix).toBe(0);
+    } finally {
+      await amqp.close();
+    }
   });
 });

@@ -54,6 +54,8 @@ beforeAll(async () => {
         lazyConnect: true,
         maxRetriesPerRequest: 0,
       });
+      // Refused until the server is up: without a listener ioredis prints "Unhandled error event".
+      r.on("error", () => {});
       try {
         await r.connect();
         return (await r.ping()) === "PONG";
