@@ -20,7 +20,7 @@ export type Command =
   /** `missing`: no command was given (bare `qtasks`): usage goes to stderr and the exit code is 2. */
   | { name: "help"; topic?: string; missing?: true }
   | { name: "version" }
-  | ({ name: "run"; concurrency?: number; shutdownTimeout?: number } & CommonOptions)
+  | ({ name: "run"; concurrency?: number; shutdownTimeout?: number; metricsPort?: number } & CommonOptions)
   | ({ name: "inspect"; uuid: string } & CommonOptions)
   | ({ name: "stats" } & CommonOptions)
   | ({ name: "dead-letters-list"; limit: number } & CommonOptions)
@@ -35,6 +35,7 @@ const OPTIONS = {
   "connect-timeout": { type: "string" },
   concurrency: { type: "string", short: "c" },
   "shutdown-timeout": { type: "string" },
+  "metrics-port": { type: "string" },
   limit: { type: "string" },
   all: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -45,6 +46,7 @@ const OPTIONS = {
 const ONLY_FOR: Record<string, readonly string[]> = {
   concurrency: ["run"],
   "shutdown-timeout": ["run"],
+  "metrics-port": ["run"],
   limit: ["dead-letters-list"],
   all: ["dead-letters-redrive"],
 };
@@ -132,6 +134,11 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = p
       if (concurrency !== undefined) cmd.concurrency = concurrency;
       const shutdownTimeout = seconds(values["shutdown-timeout"], "--shutdown-timeout");
       if (shutdownTimeout !== undefined) cmd.shutdownTimeout = shutdownTimeout;
+      const metricsPort = positiveInt(values["metrics-port"], "--metrics-port");
+      if (metricsPort !== undefined) {
+        if (metricsPort > 65535) throw new UsageError("--metrics-port must be a TCP port (1-65535)");
+        cmd.metricsPort = metricsPort;
+      }
       return cmd;
     }
     case "stats":
@@ -248,6 +255,8 @@ Options:
   -c, --concurrency <n>        run: tasks run at once (default: the app's config.maxTasksProcess)
   --shutdown-timeout <sec>     run: time running tasks get to finish on SIGTERM (default: the app's
                                config.shutdownTimeout, 25)
+  --metrics-port <port>        run: serve Prometheus metrics at :<port>/metrics (the app needs the
+                               @qtasks/opentelemetry plugin)
   --log-level <level>          debug, info, warn, error, silent (default: info for run, warn otherwise)
   --log-format <format>        json or pretty
   --connect-timeout <sec>      give up reaching the services after this long (default 10)

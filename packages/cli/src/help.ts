@@ -20,6 +20,8 @@ Options:
   -c, --concurrency <n>        tasks run at once (default: the app's config.maxTasksProcess)
   --shutdown-timeout <sec>     time running tasks get to finish on SIGTERM (default: the app's
                                config.shutdownTimeout, 25)
+  --metrics-port <port>        serve Prometheus metrics at :<port>/metrics while the worker runs
+                               (the app needs the @qtasks/opentelemetry plugin)
 
 ${COMMON} (default level: info)`,
   inspect: `Usage: qtasks inspect <uuid> --app <file[#export]> [options]

@@ -29,6 +29,9 @@ describe("parseCommand", () => {
     expect(
       parseCommand(["run", "--app", "a.ts", "--log-level", "debug", "--log-format", "json"], env),
     ).toMatchObject({ logLevel: "debug", logFormat: "json" });
+    expect(parseCommand(["run", "-A", "a.ts", "--metrics-port", "9464"], env)).toMatchObject({
+      metricsPort: 9464,
+    });
   });
 
   it("takes the app from QTASKS_APP", () => {
@@ -109,6 +112,9 @@ describe("parseCommand", () => {
     [["run", "-A", "a.ts", "--log-level", "loud"], /--log-level must be one of/],
     [["run", "-A", "a.ts", "--log-format", "xml"], /--log-format must be json or pretty/],
     [["run", "-A", "a.ts", "--limit", "3"], /--limit is not an option of run/],
+    [["run", "-A", "a.ts", "--metrics-port", "0"], /--metrics-port must be a positive integer/],
+    [["run", "-A", "a.ts", "--metrics-port", "70000"], /--metrics-port must be a TCP port/],
+    [["stats", "-A", "a.ts", "--metrics-port", "9464"], /--metrics-port is not an option of stats/],
     [["stats", "-A", "a.ts", "--bogus"], /^Unknown option '--bogus'$/],
     [["inspect", "-A", "a.ts"], /inspect takes exactly one task uuid/],
     [["dead-letters", "-A", "a.ts"], /needs a subcommand: list or redrive/],

@@ -2,7 +2,7 @@ import { ProcessStarter } from "@qtasks/core";
 import type { Command } from "../args";
 import { connectApp } from "../connect";
 import { componentLabel, describeApp } from "../describe";
-import { ExitCode } from "../errors";
+import { ExitCode, UsageError } from "../errors";
 import type { CliIo } from "../io";
 import { loadWithLogging } from "./shared";
 
@@ -14,7 +14,13 @@ type RunCommand = Extract<Command, { name: "run" }>;
  * second signal exits at once (core's `ProcessStarter`).
  */
 export async function runCommand(cmd: RunCommand, io: CliIo): Promise<number> {
+  // The @qtasks/opentelemetry plugin reads the port when the app file builds it.
+  if (cmd.metricsPort !== undefined) process.env.QTASKS_METRICS_PORT = String(cmd.metricsPort);
   const { app, exportName } = await loadWithLogging(cmd, io, "info");
+  if (cmd.metricsPort !== undefined && !app.plugins.some((p) => p.name === "opentelemetry"))
+    throw new UsageError(
+      "--metrics-port serves the metrics of the @qtasks/opentelemetry plugin, and the app has none: add new OpenTelemetryPlugin() to its plugins",
+    );
   await connectApp(app, cmd.connectTimeout);
 
   const description = describeApp(app);
@@ -28,6 +34,7 @@ export async function runCommand(cmd: RunCommand, io: CliIo): Promise<number> {
     tasks: description.tasks,
     concurrency,
     shutdownTimeout,
+    ...(cmd.metricsPort === undefined ? {} : { metrics: `:${cmd.metricsPort}/metrics` }),
   });
 
   await new ProcessStarter(app, { concurrency, shutdownTimeout }).run();
