@@ -7,15 +7,16 @@ import { qtasksTsup } from "../../tsup.base";
 rmSync(new URL("./dist", import.meta.url), { recursive: true, force: true });
 
 export default defineConfig([
-  // The library: ESM + CJS + .d.ts, like every package.
-  qtasksTsup({ clean: false, external: ["@qtasks/core", "tsx"] }),
+  // The library: ESM + CJS + .d.ts, like every package. The dashboard stays external: it serves its
+  // page from its own dist/ui.
+  qtasksTsup({ clean: false, external: ["@qtasks/core", "@qtasks/dashboard", "tsx"] }),
   // The executable `dist/bin.js`, ESM only: a CJS copy would ship unused.
   qtasksTsup({
     entry: { bin: "src/bin.ts" },
     format: ["esm"],
     dts: false,
     clean: false,
-    external: ["@qtasks/core", "tsx"],
+    external: ["@qtasks/core", "@qtasks/dashboard", "tsx"],
     banner: { js: "#!/usr/bin/env node" },
   }),
 ]);

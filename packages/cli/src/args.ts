@@ -53,7 +53,7 @@ const ONLY_FOR: Record<string, readonly string[]> = {
 
 const LOG_LEVELS: readonly string[] = ["debug", "info", "warn", "error", "silent"];
 
-export const COMMANDS = ["run", "inspect", "stats", "dead-letters", "help"] as const;
+export const COMMANDS = ["run", "inspect", "stats", "dead-letters", "dashboard", "help"] as const;
 
 /** Parses `argv` (without `node` and the script) into a command. Throws `UsageError`. */
 export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Command {
@@ -247,6 +247,7 @@ Commands:
   stats                        queue depth, delayed, in flight, dead letters, statuses, live workers
   dead-letters list            list dead letters (--limit n, default 100)
   dead-letters redrive <id...> re-drive these dead letters (or --all)
+  dashboard                    serve the web dashboard (qtasks dashboard --help for its options)
 
 Options:
   -A, --app <file[#export]>    the module exporting the QueueTasks app (TypeScript is fine);

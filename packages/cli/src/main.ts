@@ -1,5 +1,6 @@
 import pkg from "../package.json";
 import { type Command, parseCommand } from "./args";
+import { dashboardCommand } from "./commands/dashboard";
 import { deadLettersListCommand, deadLettersRedriveCommand } from "./commands/dead-letters";
 import { inspectCommand } from "./commands/inspect";
 import { runCommand } from "./commands/run";
@@ -18,6 +19,8 @@ export const VERSION: string = pkg.version;
 export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
   let command: Command | undefined;
   try {
+    // The dashboard parses its own flags (--port, --host, ...).
+    if (argv[0] === "dashboard") return await dashboardCommand(argv.slice(1), io);
     command = parseCommand(argv, io.env);
     return await dispatch(command, io);
   } catch (error) {
