@@ -90,7 +90,7 @@ describe("dashboard in Chromium on a Redis worker", () => {
     const done = await Promise.all([add.addTask(1, 2), add.addTask(2, 3), add.addTask(3, 4)]);
     const failed = await Promise.all([fail.addTask("disk full"), fail.addTask("timeout")]);
     await app.with({ delay: 3600 }).addTask(later);
-    await Promise.all([...done, ...failed].map((h) => h.wait(20).catch(() => {})));
+    await Promise.all([...done, ...failed].map((h) => h.wait({ timeout: 20 }).catch(() => {})));
     await eventually(async () => expect((await app.stats()).workers.length).toBe(1));
 
     await page.goto(`${origin}/ro/`);
@@ -167,7 +167,7 @@ describe("dashboard in Chromium on a Redis worker", () => {
   it("args holding markup are shown as text and run no script", async () => {
     const payloads = ["<script>alert(1)</script>", '<img src=x onerror="alert(2);window.__xss=1">'];
     const h = await show.addTask(payloads.join(" "));
-    await h.wait(20);
+    await h.wait({ timeout: 20 });
     await page.goto(`${origin}/ro/#/tasks?taskName=show`);
     const preview = page.locator("[data-testid=args-preview]").first();
     await expect.poll(() => preview.textContent()).toBe(JSON.stringify([payloads.join(" ")]));
@@ -176,7 +176,7 @@ describe("dashboard in Chromium on a Redis worker", () => {
     await expect.poll(() => args.textContent()).toBe(JSON.stringify([payloads.join(" ")], null, 2));
     expect(JSON.parse((await page.locator("[data-testid=result]").textContent())!)).toBe(payloads.join(" "));
     expect(await page.locator("#app script, #app img").count()).toBe(0);
-    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
     expect(dialogs).toEqual([]);
   });
 

@@ -78,7 +78,7 @@ describe("read endpoints", () => {
 
   it("overview counts every status and the tasks by name", async () => {
     const handles = await Promise.all([add.addTask(1, 2), add.addTask(3, 4), fail.addTask()]);
-    await Promise.all(handles.map((h) => h.wait(5).catch(() => {})));
+    await Promise.all(handles.map((h) => h.wait({ timeout: 5 }).catch(() => {})));
     const o = (await (await get(readOnly, "/api/overview")).json()) as {
       statuses: Record<string, number>;
       byTaskName: { taskName: string; counts: Record<string, number> }[];
@@ -146,7 +146,7 @@ describe("read endpoints", () => {
 
   it("resumes a stream after Last-Event-ID", async () => {
     const h = await stream.addTask();
-    await h.wait(5);
+    await h.wait({ timeout: 5 });
     const res = await readOnly.fetch(
       new Request(`${BASE}/api/tasks/${h.uuid}/stream`, { headers: { "last-event-id": "0" } }),
     );
@@ -167,7 +167,8 @@ describe("read endpoints", () => {
 describe("actions", () => {
   it("are refused without authorize, whatever the origin", async () => {
     const h = await hold.addTask();
-    for (const headers of [{ origin: BASE }, { "sec-fetch-site": "same-origin" }, {}]) {
+    const variants: Record<string, string>[] = [{ origin: BASE }, { "sec-fetch-site": "same-origin" }, {}];
+    for (const headers of variants) {
       const r = await readOnly.fetch(
         new Request(`${BASE}/api/tasks/${h.uuid}/cancel`, { method: "POST", headers }),
       );

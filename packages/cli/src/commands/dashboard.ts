@@ -54,7 +54,8 @@ async function loadDashboard(): Promise<typeof import("@qtasks/dashboard")> {
     return await import("@qtasks/dashboard");
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") throw new DashboardMissingError(error);
+    if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND")
+      throw new DashboardMissingError(error);
     throw error;
   }
 }
