@@ -203,7 +203,8 @@ describe("every package, installed from its tarball into a strict TypeScript pro
       [
         "npm init -y >/dev/null",
         "npm pkg set type=module",
-        `npm install ${tarballs.join(" ")} ioredis pg amqplib vitest`,
+        // npm installs the peers (ioredis, pg, amqplib, vitest, ...) with them.
+        `npm install ${tarballs.join(" ")}`,
         // @types/redis-errors: ioredis 6's own .d.ts imports redis-errors, which ships no types (TS7016
         // under skipLibCheck false whatever qtasks does).
         "npm install --save-dev typescript @types/node@20 @types/redis-errors",
@@ -225,24 +226,14 @@ describe("every package, installed from its tarball into a strict TypeScript pro
         include: ["check.ts"],
       }),
     );
+    // Every package's whole public surface: `import *` of each, used so that nothing is elided.
+    const names = publishablePackages().map((p) => p.name);
     writeFileSync(
       join(project, "check.ts"),
-      [
-        'import { RabbitMQBroker } from "@qtasks/broker-rabbitmq";',
-        'import { RedisBroker } from "@qtasks/broker-redis";',
-        'import { main } from "@qtasks/cli";',
-        'import { QueueTasks } from "@qtasks/core";',
-        'import { AsyncRouter } from "@qtasks/router";',
-        'import { PostgresStorage } from "@qtasks/storage-postgres";',
-        'import { RedisStorage } from "@qtasks/storage-redis";',
-        'import * as suite from "@qtasks/test-suite";',
-        "",
-        "export const parts = [RabbitMQBroker, RedisBroker, main, QueueTasks, AsyncRouter, PostgresStorage, RedisStorage, suite];",
-        "",
-      ].join("\n"),
+      `${names.map((n, i) => `import * as p${i} from "${n}";`).join("\n")}\n\nexport const parts = [${names.map((_, i) => `p${i}`).join(", ")}];\n`,
     );
-    expect(readFileSync(join(project, "check.ts"), "utf8").match(/^import /gm)).toHaveLength(
-      publishablePackages().length,
+    expect(names).toEqual(
+      expect.arrayContaining(["@qtasks/core", "@qtasks/cli", "@qtasks/storage-postgres"]),
     );
     const tsc = await run(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "."], {
       cwd: project,
