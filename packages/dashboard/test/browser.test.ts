@@ -40,11 +40,25 @@ const hold = app.task({ name: "hold", echo: true }, async (self) => {
 });
 const show = app.task({ name: "show" }, (text: string) => text);
 
-// Read-only at /ro (no authorize); actions on at /rw.
+// A second app without a worker, so that its dead letters stay put until the page re-drives them.
+const dlName = `${appName}-dl`;
+const idle = new QueueTasks({
+  name: dlName,
+  broker: new RedisBroker({ url: REDIS_URL }),
+  storage: new RedisStorage({ url: REDIS_URL }),
+  globalConfig: new RedisGlobalConfig({ url: REDIS_URL }),
+  logger: silentLogger,
+});
+
+// Read-only at /ro (no authorize); actions on at /rw; the idle app at /dl, actions on.
 const ro = createDashboard({ app, basePath: "/ro" });
 const rw = createDashboard({ app, basePath: "/rw", authorize: () => true });
-const roNode = toNodeHandler(ro);
-const rwNode = toNodeHandler(rw);
+const dl = createDashboard({ app: idle, basePath: "/dl", authorize: () => true });
+const nodes: [string, ReturnType<typeof toNodeHandler>][] = [
+  ["/rw", toNodeHandler(rw)],
+  ["/dl", toNodeHandler(dl)],
+  ["/ro", toNodeHandler(ro)],
+];
 let server: Server;
 let origin: string;
 let browser: Browser;
@@ -54,7 +68,9 @@ const dialogs: string[] = [];
 beforeAll(async () => {
   browser = await launch();
   await app.start({ concurrency: 8 });
-  server = createServer((req, res) => (req.url?.startsWith("/rw") ? rwNode : roNode)(req, res));
+  server = createServer((req, res) =>
+    (nodes.find(([p]) => req.url?.startsWith(p)) ?? nodes[2]!)[1](req, res),
+  );
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   page = await browser.page();
@@ -70,11 +86,13 @@ afterAll(async () => {
   server?.closeAllConnections();
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   await app.stop({ timeout: 1 });
+  await idle.stop({ timeout: 0 });
   const redis = new Redis(REDIS_URL);
   try {
     let cursor = "0";
     do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `*{${appName}}*`, "COUNT", 1000);
+      // Both apps' names start with appName: their hash tags match `{appName*}`.
+      const [next, keys] = await redis.scan(cursor, "MATCH", `*{${appName}*}*`, "COUNT", 1000);
       cursor = next;
       if (keys.length) await redis.del(...keys);
     } while (cursor !== "0");
@@ -204,5 +222,36 @@ describe("dashboard in Chromium on a Redis worker", () => {
     expect((await app.get(h.uuid))?.status).toBe("process");
     expect(await app.storage.list({ taskName: "fail" })).toHaveLength(2);
     await app.cancel(h.uuid);
+  });
+
+  it("dead letters show their reason and are re-driven from the page", async () => {
+    const handles = await Promise.all([idle.addTask("charge", "order-1"), idle.addTask("charge", "order-2")]);
+    for (const h of handles) {
+      const [delivery] = await idle.broker.claim(1, { waitSeconds: 5 });
+      expect(delivery?.envelope.uuid).toBe(h.uuid);
+      // What a worker does past the delivery limit: the record ends `error`, the envelope is parked.
+      const begun = await idle.storage.begin(h.uuid, delivery!.envelope);
+      if (begun.kind !== "started") throw new Error("not started");
+      await idle.storage.finish(h.uuid, begun.attempt, {
+        status: "error",
+        traceback: "Error: card declined",
+        deadLetterReason: "delivery-limit",
+      });
+      expect(await idle.broker.deadLetter(delivery!, "delivery-limit")).toBe(true);
+    }
+    await page.goto(`${origin}/dl/#/dead-letters`);
+    const rows = page.locator("[data-testid=dead-letter-row]");
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.first().textContent()).toContain("delivery-limit");
+    await screenshot(page, "dashboard-dead-letters");
+    await rows.filter({ hasText: "order-1" }).locator("input[type=checkbox]").check();
+    await page.locator("[data-testid=redrive-selected]").click();
+    await expect
+      .poll(() => page.locator("[data-testid=notice]").textContent())
+      .toBe("Re-drove 1 dead letter.");
+    await expect.poll(() => rows.count()).toBe(1);
+    expect((await idle.get(handles[0]!.uuid))?.status).toBe("new");
+    expect((await idle.get(handles[1]!.uuid))?.status).toBe("error");
+    expect((await idle.listDeadLetters()).map((d) => d.id)).toEqual([handles[1]!.uuid]);
   });
 });

@@ -67,7 +67,7 @@ function render(items: DeadLetterView[], meta: Meta, notice: HTMLElement, reload
       h(
         "tr",
         null,
-        meta.actions.redrive ? h("th", null, "") : null,
+        meta.actions.redrive ? h("th", { class: "check" }, "") : null,
         ["task", "reason", "dead-lettered", "args or raw message"].map((c) => h("th", null, c)),
       ),
     ),
@@ -80,7 +80,7 @@ function render(items: DeadLetterView[], meta: Meta, notice: HTMLElement, reload
         return h(
           "tr",
           { "data-testid": "dead-letter-row", "data-id": d.id },
-          meta.actions.redrive ? h("td", null, check) : null,
+          meta.actions.redrive ? h("td", { class: "check" }, check) : null,
           h(
             "td",
             null,
