@@ -98,6 +98,12 @@ export class Api {
     }
     const taskName = q.get("taskName") || undefined;
     if (taskName !== undefined) list.taskName = taskName;
+    const tag = q.get("tag") || undefined;
+    if (tag !== undefined) list.tag = tag;
+    const since = time(q.get("since"), "since");
+    if (since) list.createdSince = since;
+    const until = time(q.get("until"), "until");
+    if (until) list.createdBefore = until;
     const started = performance.now();
     const records = await this.app.storage.list(list);
     const serverMs = performance.now() - started;
@@ -239,6 +245,14 @@ function nonNegativeInt(text: string | null, name: string): number | undefined {
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n))
     throw new HttpError(400, `${name} must be an integer >= 0`);
   return n;
+}
+
+/** A time filter: an ISO 8601 date-time or milliseconds since the epoch. */
+function time(text: string | null, name: string): Date | undefined {
+  if (text === null || text === "") return undefined;
+  const d = /^\d+$/.test(text) ? new Date(Number(text)) : new Date(text);
+  if (Number.isNaN(d.getTime())) throw new HttpError(400, `${name} must be an ISO date-time or milliseconds`);
+  return d;
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;

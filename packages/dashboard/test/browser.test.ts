@@ -105,7 +105,11 @@ const count = (status: string) => page.locator(`[data-testid=count-${status}] [d
 
 describe("dashboard in Chromium on a Redis worker", () => {
   it("the overview shows the counts of a known mix of tasks", async () => {
-    const done = await Promise.all([add.addTask(1, 2), add.addTask(2, 3), add.addTask(3, 4)]);
+    const done = await Promise.all([
+      add.addTask(1, 2),
+      add.addTask(2, 3),
+      app.with({ tags: ["vip"] }).addTask(add, 3, 4),
+    ]);
     const failed = await Promise.all([fail.addTask("disk full"), fail.addTask("timeout")]);
     await app.with({ delay: 3600 }).addTask(later);
     await Promise.all([...done, ...failed].map((h) => h.wait({ timeout: 20 }).catch(() => {})));
@@ -148,6 +152,13 @@ describe("dashboard in Chromium on a Redis worker", () => {
       expect(shown).toEqual(expected.map((r) => [r.uuid, status, taskName]));
       if (status === "error") await screenshot(page, "dashboard-tasks");
     }
+    // By tag, from the form.
+    await page.goto(`${origin}/ro/#/tasks`);
+    await page.locator("[data-testid=filter-tag]").fill("vip");
+    await page.locator("[data-testid=apply-filters]").click();
+    await expect.poll(() => page.url()).toContain("tag=vip");
+    await expect.poll(() => page.locator("[data-testid=task-row]").count()).toBe(1);
+    expect(await page.locator("[data-testid=args-preview]").textContent()).toBe("[3,4]");
     // A status with no such task: an empty answer, not stale rows.
     await page.goto(`${origin}/ro/#/tasks?status=error&taskName=add`);
     await expect.poll(() => page.locator("[data-testid=no-tasks]").count()).toBe(1);

@@ -110,6 +110,25 @@ describe("read endpoints", () => {
     expect((await get(readOnly, "/api/tasks?page=-1")).status).toBe(400);
   });
 
+  it("filters the list by tag and creation time", async () => {
+    const before = new Date();
+    const tagged = await app.with({ tags: ["vip"] }).addTask(add, 5, 6);
+    await tagged.wait({ timeout: 5 });
+    const after = new Date(Date.now() + 1);
+    const items = async (q: string) =>
+      ((await (await get(readOnly, `/api/tasks?${q}`)).json()) as { items: { uuid: string }[] }).items.map(
+        (t) => t.uuid,
+      );
+    expect(await items("tag=vip")).toEqual([tagged.uuid]);
+    expect(await items("tag=vip&status=error")).toEqual([]);
+    expect(await items(`since=${before.toISOString()}&taskName=add`)).toEqual([tagged.uuid]);
+    expect(await items(`until=${before.getTime()}&tag=vip`)).toEqual([]);
+    expect(await items(`since=${before.getTime()}&until=${after.toISOString()}&tag=vip`)).toEqual([
+      tagged.uuid,
+    ]);
+    expect((await get(readOnly, "/api/tasks?since=yesterday")).status).toBe(400);
+  });
+
   it("shows one task with its error, and 404/400 for unknown or malformed uuids", async () => {
     const [failed] = await app.storage.list({ status: "error", taskName: "fail", limit: 1 });
     const r = (await (await get(readOnly, `/api/tasks/${failed!.uuid}`)).json()) as {

@@ -558,6 +558,20 @@ export class PostgresStorage implements Storage {
       params.push(options.taskName);
       where.push(`t.task_name = $${params.length}`);
     }
+    if (options.tag !== undefined) {
+      params.push(options.tag);
+      where.push(`$${params.length} = ANY(t.tags)`);
+    }
+    const since = listTime(options.createdSince, "createdSince");
+    if (since !== undefined) {
+      params.push(new Date(since));
+      where.push(`t.created_at >= $${params.length}`);
+    }
+    const before = listTime(options.createdBefore, "createdBefore");
+    if (before !== undefined) {
+      params.push(new Date(before));
+      where.push(`t.created_at < $${params.length}`);
+    }
     params.push(limit, offset);
     const { rows } = await this.query<RecordRow>(
       `SELECT ${cols("t")} FROM ${this.t} t ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
@@ -798,4 +812,12 @@ function isDataError(err: unknown): boolean {
   const code = ((err as { cause?: { code?: unknown } } | null)?.cause?.code ??
     (err as { code?: unknown })?.code) as string | undefined;
   return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"));
+}
+
+/** A `list` time bound as milliseconds, or undefined when absent; an invalid Date is refused. */
+function listTime(value: Date | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = value instanceof Date ? value.getTime() : Number.NaN;
+  if (Number.isNaN(ms)) throw new InvalidOptionError(option, "must be a valid Date");
+  return ms;
 }

@@ -350,13 +350,25 @@ export class RedisStorage implements Storage {
     if (limit === 0) return [];
     await this.sweep();
     const index = options.status ? k.status(options.status) : k.all;
-    // Without a task-name filter the index position is the offset; with one, matches are counted.
-    let pos = options.taskName === undefined ? offset : 0;
-    let skip = options.taskName === undefined ? 0 : offset;
+    // The indexes are scored by createdAt (ms): a time range is a score range of the same index.
+    const since = listTime(options.createdSince, "createdSince");
+    const before = listTime(options.createdBefore, "createdBefore");
+    const ranged = since !== undefined || before !== undefined;
+    const max = before === undefined ? "+inf" : `(${before}`;
+    const min = since === undefined ? "-inf" : String(since);
+    // Without a task-name or tag filter the index position is the offset; with one, matches are
+    // counted (the status index, within the time range, is walked and other records skipped).
+    const filtered = options.taskName !== undefined || options.tag !== undefined;
+    let pos = filtered ? 0 : offset;
+    let skip = filtered ? offset : 0;
     const batch = Math.max(limit, 100);
     const out: TaskRecord[] = [];
     while (out.length < limit) {
-      const members = await this.run("list", () => c.zrevrange(index, pos, pos + batch - 1));
+      const members = await this.run("list", () =>
+        ranged
+          ? c.zrevrangebyscore(index, max, min, "LIMIT", pos, batch)
+          : c.zrevrange(index, pos, pos + batch - 1),
+      );
       if (members.length === 0) break;
       pos += members.length;
       const uuids = members.map(uuidOf);
@@ -372,6 +384,7 @@ export class RedisStorage implements Storage {
         // Gone (expired) or changed status since the index was read: not part of this answer.
         if (!rec || (options.status && rec.status !== options.status)) continue;
         if (options.taskName !== undefined && rec.taskName !== options.taskName) continue;
+        if (options.tag !== undefined && !rec.tags.includes(options.tag)) continue;
         if (skip > 0) {
           skip--;
           continue;
@@ -540,4 +553,12 @@ export class RedisStorage implements Storage {
       throw new NotStartedError("RedisStorage is not started (call start() first)");
     return this.keys;
   }
+}
+
+/** A `list` time bound as milliseconds, or undefined when absent; an invalid Date is refused. */
+function listTime(value: Date | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = value instanceof Date ? value.getTime() : Number.NaN;
+  if (Number.isNaN(ms)) throw new InvalidOptionError(option, "must be a valid Date");
+  return ms;
 }

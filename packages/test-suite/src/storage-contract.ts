@@ -825,6 +825,61 @@ export function describeStorageContract(options: StorageContractOptions): void {
     );
 
     it(
+      "list filters by tag and by creation time, with the other filters, limit and offset",
+      async () => {
+        const { storage } = await open();
+        const base = Date.now() - 100_000;
+        const at = (i: number) => new Date(base + i * 1000);
+        // Even records are tagged "red", every third "blue"; 0..9 one second apart.
+        const recs = Array.from({ length: 10 }, (_, i) =>
+          makeNewRecord({
+            taskName: i < 5 ? "contract.alpha" : "contract.beta",
+            args: [i],
+            tags: [...(i % 2 === 0 ? ["red"] : []), ...(i % 3 === 0 ? ["blue"] : [])],
+            createdAt: at(i),
+          }),
+        );
+        await storage.add(recs);
+        for (const i of [2, 6, 7]) {
+          const b = await storage.begin(recs[i]!.uuid, envelopeFor(recs[i]!));
+          if (b.kind !== "started") throw new Error("not started");
+          await storage.finish(recs[i]!.uuid, b.attempt, { status: "success", returning: i });
+        }
+        const idx = (rs: TaskRecord[]) => rs.map((r) => r.args[0]);
+        expect(idx(await storage.list({ tag: "red" }))).toEqual([8, 6, 4, 2, 0]);
+        expect(idx(await storage.list({ tag: "blue" }))).toEqual([9, 6, 3, 0]);
+        expect(idx(await storage.list({ tag: "green" }))).toEqual([]);
+        expect(idx(await storage.list({ tag: "red", status: "success" }))).toEqual([6, 2]);
+        expect(idx(await storage.list({ tag: "red", taskName: "contract.alpha" }))).toEqual([4, 2, 0]);
+        expect(idx(await storage.list({ tag: "red", limit: 2, offset: 1 }))).toEqual([6, 4]);
+        // createdSince is inclusive, createdBefore exclusive.
+        expect(idx(await storage.list({ createdSince: at(7) }))).toEqual([9, 8, 7]);
+        expect(idx(await storage.list({ createdBefore: at(3) }))).toEqual([2, 1, 0]);
+        expect(idx(await storage.list({ createdSince: at(2), createdBefore: at(7) }))).toEqual([
+          6, 5, 4, 3, 2,
+        ]);
+        expect(
+          idx(await storage.list({ createdSince: at(2), createdBefore: at(7), limit: 2, offset: 2 })),
+        ).toEqual([4, 3]);
+        expect(idx(await storage.list({ status: "success", createdSince: at(3) }))).toEqual([7, 6]);
+        expect(idx(await storage.list({ status: "new", createdBefore: at(5), tag: "blue" }))).toEqual([3, 0]);
+        expect(
+          idx(
+            await storage.list({
+              taskName: "contract.beta",
+              createdBefore: at(9),
+              tag: "red",
+              status: "success",
+            }),
+          ),
+        ).toEqual([6]);
+        expect(idx(await storage.list({ createdSince: at(20) }))).toEqual([]);
+        await expect(storage.list({ createdSince: new Date(Number.NaN) })).rejects.toThrow(/createdSince/);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
       "list orders by createdAt (newest first), not by insertion order",
       async () => {
         const { storage } = await open();

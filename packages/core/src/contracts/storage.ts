@@ -38,10 +38,16 @@ export interface StorageEvent {
 
 export type Unsubscribe = () => Promise<void>;
 
-/** Options of `Storage.list`. */
+/** Options of `Storage.list`. Every filter given must match (AND). */
 export interface ListOptions {
   status?: TaskStatus;
   taskName?: string;
+  /** Only records whose `tags` include this one. */
+  tag?: string;
+  /** Only records created at or after this time. */
+  createdSince?: Date;
+  /** Only records created before this time. */
+  createdBefore?: Date;
   /** Default 100, at most 1000. */
   limit?: number;
   /** Records to skip (newest first). */

@@ -11,6 +11,7 @@ import type {
   Unsubscribe,
 } from "../contracts/storage";
 import { recordFromEnvelope } from "../envelope";
+import { InvalidOptionError } from "../errors";
 
 type Listener = (event: StorageEvent) => void;
 
@@ -180,6 +181,8 @@ export class MemoryStorage implements Storage {
   async list(options: ListOptions = {}): Promise<TaskRecord[]> {
     const limit = Math.min(Math.max(options.limit ?? 100, 0), 1000);
     const offset = Math.max(options.offset ?? 0, 0);
+    const since = listTime(options.createdSince, "createdSince");
+    const before = listTime(options.createdBefore, "createdBefore");
     const out: TaskRecord[] = [];
     let skipped = 0;
     // Newest first by createdAt (a record may be added with an older createdAt, or created by
@@ -192,6 +195,9 @@ export class MemoryStorage implements Storage {
       const r = all[i]!;
       if (options.status && r.status !== options.status) continue;
       if (options.taskName && r.taskName !== options.taskName) continue;
+      if (options.tag !== undefined && !r.tags.includes(options.tag)) continue;
+      if (since !== undefined && r.createdAt.getTime() < since) continue;
+      if (before !== undefined && r.createdAt.getTime() >= before) continue;
       if (skipped++ < offset) continue;
       out.push(structuredClone(r));
     }
@@ -233,4 +239,12 @@ export class MemoryStorage implements Storage {
       for (const l of set) l(event);
     });
   }
+}
+
+/** A `list` time bound as milliseconds, or undefined when absent; an invalid Date is refused. */
+function listTime(value: Date | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = value instanceof Date ? value.getTime() : Number.NaN;
+  if (Number.isNaN(ms)) throw new InvalidOptionError(option, "must be a valid Date");
+  return ms;
 }

@@ -11,7 +11,7 @@ interface ListAnswer {
 }
 
 /** Filter keys kept in the page's hash (`#/tasks?status=error&taskName=send`). */
-const FILTERS = ["status", "taskName"] as const;
+const FILTERS = ["status", "taskName", "tag", "since", "until"] as const;
 
 /** The task list: filters, newest first, paged through the storage's listing indexes. */
 export function tasksPage(root: HTMLElement, meta: Meta, query: URLSearchParams): () => void {
@@ -34,6 +34,25 @@ export function tasksPage(root: HTMLElement, meta: Meta, query: URLSearchParams)
     value: current.taskName,
     "data-testid": "filter-name",
   });
+  const tag = h("input", {
+    name: "tag",
+    placeholder: "tag",
+    value: current.tag,
+    "data-testid": "filter-tag",
+  });
+  // Created from (inclusive) / until (exclusive), in local time; the hash keeps ISO instants.
+  const since = h("input", {
+    type: "datetime-local",
+    name: "since",
+    value: toLocalInput(current.since),
+    "data-testid": "filter-since",
+  });
+  const until = h("input", {
+    type: "datetime-local",
+    name: "until",
+    value: toLocalInput(current.until),
+    "data-testid": "filter-until",
+  });
   const names = h(
     "datalist",
     { id: "task-names" },
@@ -46,11 +65,20 @@ export function tasksPage(root: HTMLElement, meta: Meta, query: URLSearchParams)
       "data-testid": "filters",
       onsubmit: (e: Event) => {
         e.preventDefault();
-        location.hash = route("/tasks", { status: status.value, taskName: taskName.value.trim() });
+        location.hash = route("/tasks", {
+          status: status.value,
+          taskName: taskName.value.trim(),
+          tag: tag.value.trim(),
+          since: fromLocalInput(since.value),
+          until: fromLocalInput(until.value),
+        });
       },
     },
     status,
     taskName,
+    tag,
+    h("label", { class: "muted" }, "created from ", since),
+    h("label", { class: "muted" }, "before ", until),
     names,
     h("button", { type: "submit", "data-testid": "apply-filters" }, "Filter"),
     h("a", { href: route("/tasks"), class: "button secondary" }, "Clear"),
@@ -90,7 +118,7 @@ function render(a: ListAnswer, filters: Record<string, string>) {
       h(
         "tr",
         null,
-        ["task", "uuid", "status", "created", "ran", "attempt", "args"].map((c) => h("th", null, c)),
+        ["task", "uuid", "status", "tags", "created", "ran", "attempt", "args"].map((c) => h("th", null, c)),
       ),
     ),
     h(
@@ -112,6 +140,7 @@ function render(a: ListAnswer, filters: Record<string, string>) {
             h("a", { href: route(`/tasks/${t.uuid}`), title: t.uuid }, shortUuid(t.uuid)),
           ),
           h("td", null, statusBadge(t.status)),
+          h("td", { class: "muted" }, t.tags.join(", ")),
           h("td", null, time(t.createdAt)),
           h("td", null, runtime(t)),
           h("td", null, String(t.attempt)),
@@ -144,4 +173,17 @@ function render(a: ListAnswer, filters: Record<string, string>) {
       : null,
   );
   return [table, pager];
+}
+
+/** An ISO instant as the value of a datetime-local input (local time, to the minute). */
+function toLocalInput(iso: string): string {
+  const d = new Date(iso);
+  if (!iso || Number.isNaN(+d)) return "";
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+function fromLocalInput(value: string): string {
+  const d = new Date(value);
+  return value && !Number.isNaN(+d) ? d.toISOString() : "";
 }
